@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from '@hono/node-server';
+import pino, { type Logger } from 'pino';
+import { createApp } from './api/app.js';
+import { type BootstrapResult, bootstrapAdmin } from './bootstrap.js';
+import type { Config } from './config.js';
+import { openStore, type Store } from './store/db.js';
+
+export interface RunningServer {
+  url: string;
+  store: Store;
+  logger: Logger;
+  bootstrap: BootstrapResult;
+  close(): Promise<void>;
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Wires the stages for the configured role and starts listening. */
+export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const bootstrap = await bootstrapAdmin(store, config);
+  const stops: Array<() => Promise<void>> = [];
+
+  let url = '';
+  if (config.role === 'all' || config.role === 'api') {
+    const app = createApp({ ctx: store, logger, webDist: join(root, 'web', 'dist') });
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    });
+    const addr = server.address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    url = `http://${host}:${addr.port}`;
+    stops.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        }),
+    );
+  }
+
+  return {
+    url,
+    store,
+    logger,
+    bootstrap,
+    async close() {
+      for (const stop of stops.reverse()) await stop();
+      await store.close();
+    },
+  };
+}
