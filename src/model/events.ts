@@ -33,6 +33,7 @@ export interface EventDetails {
   runId?: string;
   runName?: string;
   runAuthor?: string;
+  runState?: string;
   oldState?: string | null;
   newState?: string;
   /** METRICS_APPENDED: which table and the step (or seq) range of the batch. */

@@ -31,6 +31,9 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   let store: Store;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+    // An idle client dropped by the server (restart, failover) is discarded by the pool; the next
+    // query opens a new one. Without a listener the error would crash the process.
+    pool.on('error', () => {});
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     store = { db, dialect: 'postgres', close: () => db.destroy() };
   } else if (url) {

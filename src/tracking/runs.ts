@@ -160,6 +160,7 @@ function runDetails(
     runAuthor: author,
     oldState,
     newState,
+    runState: newState,
   };
 }
 
@@ -319,7 +320,14 @@ export async function appendMetrics(
         runId: run.id,
         actorId: actor.id,
         details: {
-          ...runDetails(p, run, run.author, run.state, run.state),
+          team: p.teamName,
+          project: p.name,
+          projectKind: 'project',
+          author: run.author,
+          runId: run.name,
+          runName: run.display_name,
+          runAuthor: run.author,
+          runState: run.state,
           table,
           fromStep: result.fromStep,
           toStep: result.toStep,

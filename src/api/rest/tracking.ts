@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { AppError, ValidationError } from '../../model/errors.js';
 import { changeArtifact, createArtifactVersion, linkArtifact, listCollections, unlinkArtifact } from '../../tracking/artifacts.js';
 import type { Ctx } from '../../tracking/context.js';
+import { listTeamEvents } from '../../tracking/event-log.js';
 import { createProject, getProject, listProjects } from '../../tracking/projects.js';
 import {
   appendMetrics,
@@ -41,6 +42,11 @@ export function trackingRoutes(ctx: Ctx) {
   r.put('/teams/:team/members/:username', async (c) => {
     const body = await readJson(c);
     return c.json(await setMember(ctx, actorOf(c), c.req.param('team'), c.req.param('username'), body.role));
+  });
+
+  r.get('/teams/:team/events', async (c) => {
+    const { limit, cursor } = page(c);
+    return c.json(await listTeamEvents(ctx, actorOf(c), c.req.param('team'), c.req.query('after') ?? cursor, limit));
   });
 
   for (const [path, kind] of [
