@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { createApp } from './api/app.js';
+import { wandbRoutes } from './api/wandb/index.js';
 import { type BootstrapResult, bootstrapAdmin } from './bootstrap.js';
 import type { Config } from './config.js';
 import { openStore, type Store } from './store/db.js';
@@ -28,7 +29,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   let url = '';
   if (config.role === 'all' || config.role === 'api') {
-    const app = createApp({ ctx: store, logger, webDist: join(root, 'web', 'dist') });
+    const app = createApp({ ctx: store, logger, webDist: join(root, 'web', 'dist'), root: [wandbRoutes] });
     const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
       const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
     });
