@@ -44,11 +44,8 @@ export function createApp(opts: AppOptions) {
     '*',
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      // The rest of the body is left unread: say the connection closes, so no client reuses it.
       onError: (c) =>
-        c.json({ error: { code: 'payload_too_large', message: `body exceeds ${MAX_BODY_BYTES} bytes` } }, 413, {
-          connection: 'close',
-        }),
+        c.json({ error: { code: 'payload_too_large', message: `body exceeds ${MAX_BODY_BYTES} bytes` } }, 413),
     }),
   );
 
