@@ -10,6 +10,7 @@ import {
   enc,
   fetchAll,
   type Preview,
+  qs,
   type Scope,
   type TemplateVariable,
 } from '../api.js';
@@ -870,9 +871,14 @@ function ActionStep({ place, scope, state, set, err }: StepProps & { place: Plac
 function PayloadEditor({ scope, state, set, err }: StepProps & { scope: Scope }) {
   const area = useRef<HTMLTextAreaElement>(null);
   const variables = useQuery({
-    queryKey: ['template-variables'],
-    queryFn: () => api<{ variables: TemplateVariable[] }>('/template-variables'),
-    staleTime: Number.POSITIVE_INFINITY,
+    // With the integration named, the list includes the secrets that integration may use.
+    queryKey: ['template-variables', scope.team, state.integrationId],
+    queryFn: () =>
+      api<{ variables: TemplateVariable[] }>(
+        `/template-variables${qs({ team: scope.team, integrationId: state.integrationId })}`,
+      ),
+    staleTime: 60_000,
+    placeholderData: (prev) => prev,
   });
   const parsed = parsePayload(state.payloadText);
   const localError = parsed.error ?? null;

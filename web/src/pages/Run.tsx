@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { useMemo } from 'react';
-import { api, enc, type HistoryRow, type Run } from '../api.js';
+import { ApiError, api, enc, type HistoryRow, type Run } from '../api.js';
 import { type Place, placeBase, placeCrumbs } from '../place.js';
 import { LinePlot } from '../plot.js';
 import { Link } from '../router.js';
@@ -46,12 +46,30 @@ export function RunPage({ place, runId }: { place: Place; runId: string }) {
     queryKey: ['run', place.team, place.name, runId],
     queryFn: () => api<Run>(runPath),
   });
+  const live = run.data?.state === 'RUNNING' ? 10_000 : false;
   const history = useQuery({
     queryKey: ['run-history', place.team, place.name, runId],
     queryFn: () => api<{ rows: HistoryRow[] }>(`${runPath}/history`),
-    refetchInterval: run.data?.state === 'RUNNING' ? 10_000 : false,
+    refetchInterval: live,
   });
-  const series = useMemo(() => seriesOf(history.data?.rows ?? []), [history.data]);
+  // System metrics are sampled on their own clock; a server without them simply has none.
+  const system = useQuery({
+    queryKey: ['run-system', place.team, place.name, runId],
+    queryFn: () =>
+      api<{ rows: HistoryRow[] }>(`${runPath}/system`).catch((e) => {
+        if (e instanceof ApiError && e.status === 404) return { rows: [] };
+        throw e;
+      }),
+    refetchInterval: live,
+  });
+  const series = useMemo(() => {
+    const fromHistory = seriesOf(history.data?.rows ?? []);
+    const fromSystem = seriesOf(system.data?.rows ?? []);
+    const systemSeries = [...fromHistory.system, ...fromSystem.system, ...fromSystem.metrics].map((x) =>
+      x.name.startsWith('system/') ? x : { ...x, name: `system/${x.name}` },
+    );
+    return { metrics: fromHistory.metrics, system: systemSeries };
+  }, [history.data, system.data]);
   const title = run.data?.displayName || runId;
 
   return (

@@ -1,0 +1,414 @@
+/**
+ * Browser tests of the web app: a real `tripline serve` process, Debian's Chromium driven by
+ * playwright-core, and a local webhook receiver. Screenshots go to test-artifacts/screenshots/.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, ROOT, type ServerProcess, startServerProcess } from '../helpers/server.js';
+
+const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
+const SECRET_VALUE = 'tok-5up3r-s3cr3t-value';
+const TEAM = 'admin';
+const PROJECT = 'mnist';
+
+type Received = { path: string; headers: IncomingHttpHeaders; body: string };
+
+let server: ServerProcess;
+let receiver: Server;
+let receiverUrl = '';
+const received: Received[] = [];
+let browser: Browser;
+let page: Page;
+let api: ReturnType<typeof client>;
+const base = () => server.url;
+
+async function shot(name: string) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function seed() {
+  const ok = (r: { status: number; body: unknown }, what: string) => {
+    if (r.status >= 300) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body as any;
+  };
+  ok(await api('POST', `/teams/${TEAM}/projects`, { name: PROJECT }), 'project');
+  const run = ok(
+    await api('POST', `/teams/${TEAM}/projects/${PROJECT}/runs`, {
+      displayName: 'baseline-1',
+      config: { lr: 0.01 },
+    }),
+    'run',
+  );
+  const rows = Array.from({ length: 40 }, (_, i) => ({
+    _step: i,
+    loss: 1.2 / (1 + i * 0.3),
+    acc: Math.min(0.99, i / 40),
+  }));
+  ok(await api('POST', `/teams/${TEAM}/projects/${PROJECT}/runs/${run.id}/history`, { rows }), 'history');
+  ok(
+    await api('POST', `/teams/${TEAM}/projects/${PROJECT}/runs/${run.id}/system`, {
+      rows: Array.from({ length: 20 }, (_, i) => ({ 'system/cpu': 30 + 10 * Math.sin(i / 3) })),
+    }),
+    'system metrics',
+  );
+  ok(
+    await api('PATCH', `/teams/${TEAM}/projects/${PROJECT}/runs/${run.id}`, { state: 'FINISHED' }),
+    'finish',
+  );
+  ok(
+    await api('POST', `/teams/${TEAM}/projects/${PROJECT}/artifacts`, {
+      collection: 'classifier',
+      type: 'model',
+    }),
+    'artifact',
+  );
+  ok(await api('POST', `/teams/${TEAM}/registries`, { name: 'models' }), 'registry');
+  ok(
+    await api('POST', `/teams/${TEAM}/registries/models/collections/mnist-classifier/links`, {
+      source: `${TEAM}/${PROJECT}/classifier:v0`,
+      aliases: ['staging'],
+    }),
+    'link',
+  );
+  return run.id as string;
+}
+
+let seededRunId = '';
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'web', '--logLevel', 'warn'],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
+
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ received: true, note: 'hello from the test receiver' }));
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+
+  server = await startServerProcess({ env: { TRIPLINE_ALLOW_PRIVATE_TARGETS: '127.0.0.1/32' } });
+  api = client(server.url, server.apiKey);
+  seededRunId = await seed();
+
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-quic',
+      '--disable-sync',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  page.setDefaultTimeout(15_000);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  await new Promise((r) => receiver?.close(r));
+  console.log(`\n[ui] screenshots: ${SHOTS}\n`);
+});
+
+describe('web app against a real server', () => {
+  it('keeps the built JavaScript under 300 KB gzipped', () => {
+    const dir = join(ROOT, 'web', 'dist', 'assets');
+    const js = readdirSync(dir).filter((f) => f.endsWith('.js'));
+    const gz = js.reduce((n, f) => n + gzipSync(readFileSync(join(dir, f))).length, 0);
+    console.log(`[ui] built JS: ${js.length} file(s), ${(gz / 1024).toFixed(1)} KB gzipped`);
+    expect(gz).toBeLessThan(300 * 1024);
+  });
+
+  it('rejects a bad key with a clear page, then signs in with the right one', async () => {
+    const t0 = Date.now();
+    await page.goto(`${base()}/`);
+    await page.getByLabel('API key').waitFor();
+    const wall = Date.now() - t0;
+    const nav = await page.evaluate(() => {
+      const n = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+      return { dcl: Math.round(n.domContentLoadedEventEnd), load: Math.round(n.loadEventEnd) };
+    });
+    console.log(
+      `[ui] first page load: sign-in form visible after ${wall} ms (DOMContentLoaded ${nav.dcl} ms, load ${nav.load} ms)`,
+    );
+    await shot('01-sign-in');
+
+    await page.getByLabel('API key').fill('not-a-real-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'That API key was not accepted' }).waitFor();
+    await shot('02-bad-key');
+
+    await page.getByRole('button', { name: 'Try another key' }).click();
+    await page.getByLabel('API key').fill(server.apiKey);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Your teams' }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('tripline.apiKey'))).toBe(server.apiKey);
+    await shot('03-teams');
+  });
+
+  it('navigates team → project → runs, and deep links survive a reload', async () => {
+    await page.getByRole('link', { name: TEAM, exact: true }).first().click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await page.getByRole('link', { name: 'models' }).waitFor();
+    await shot('04-team');
+    await page.getByRole('link', { name: PROJECT }).click();
+    await page.getByRole('link', { name: 'baseline-1' }).waitFor();
+    await page.getByRole('row').filter({ hasText: 'baseline-1' }).getByText('FINISHED').waitFor();
+    await shot('05-project-runs');
+
+    await page.reload();
+    await page.getByRole('link', { name: 'baseline-1' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/teams/${TEAM}/projects/${PROJECT}`);
+    await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: TEAM }).waitFor();
+  });
+
+  it('adds a secret whose value is never shown again', async () => {
+    await page.goto(`${base()}/teams/${TEAM}/settings`);
+    await page.getByText('No secrets yet').waitFor();
+    await shot('06-settings-empty');
+    await page.getByLabel('New secret name').fill('bad name!');
+    await page.getByLabel('Value', { exact: true }).fill(SECRET_VALUE);
+    await page.getByRole('button', { name: 'Add secret' }).click();
+    await page.getByText('Use letters, digits and _ only').waitFor();
+
+    await page.getByLabel('New secret name').fill('WEBHOOK_TOKEN');
+    await page.getByRole('button', { name: 'Add secret' }).click();
+    await page.getByRole('cell', { name: 'WEBHOOK_TOKEN' }).waitFor();
+    await page.getByText('Its value will not be shown again').waitFor();
+    expect(await page.content()).not.toContain(SECRET_VALUE);
+  });
+
+  it('creates a webhook integration and tests it against a local receiver', async () => {
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add webhook integration' });
+    await dialog.getByLabel('Name').fill('test receiver');
+    await dialog.getByLabel('URL').fill('not a url');
+    await dialog.getByRole('button', { name: 'Add integration' }).click();
+    await dialog.getByText('Enter a full URL').waitFor();
+    await dialog.getByLabel('URL').fill(`${receiverUrl}/hook`);
+    await dialog.getByLabel('Access token secret').selectOption('WEBHOOK_TOKEN');
+    await dialog.getByRole('button', { name: 'Add integration' }).click();
+    await page.getByRole('cell', { name: 'test receiver' }).waitFor();
+    // The secret list now names its user.
+    await page.getByText('Integration: test receiver').waitFor();
+
+    await page.getByRole('button', { name: 'Test test receiver' }).click();
+    const test = page.getByRole('dialog', { name: 'Test test receiver' });
+    await test.getByRole('button', { name: 'Send test' }).click();
+    await test.getByText('Delivered — HTTP 200').waitFor();
+    await test.getByText('hello from the test receiver').waitFor();
+    await shot('07-integration-test');
+    const hit = received.find((r) => r.path === '/hook');
+    expect(hit?.headers.authorization).toBe(`Bearer ${SECRET_VALUE}`);
+    await test.getByRole('button', { name: 'Close' }).click();
+    await shot('08-settings');
+  });
+
+  it('creates a RUN_STATE FAILED webhook automation through the form', async () => {
+    await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/automations`);
+    await page.getByText('No automations yet').waitFor();
+    await shot('09-automations-empty');
+    await page.getByRole('link', { name: 'New automation' }).click();
+
+    // Step 1: only the events a project allows; RUN_STATE with FAILED is the default.
+    await page.getByRole('radio', { name: /A run changes state/ }).check();
+    expect(await page.getByRole('radio', { name: /linked to the registry/ }).count()).toBe(0);
+    await expect(page.getByRole('checkbox', { name: 'FAILED' }).isChecked()).resolves.toBe(true);
+    await shot('10-form-event');
+    await page.getByRole('button', { name: 'Next: Action' }).click();
+
+    // Step 2: the only webhook integration is preselected; the payload previews live.
+    await page.getByRole('radio', { name: /Webhook/ }).check();
+    await expect(page.getByLabel('Integration').inputValue()).resolves.not.toBe('');
+    const payload = page.getByLabel('Payload template (JSON)');
+    await payload.fill('{"text": "${run_name} is ${run_state}", "token": "${NOT_A_VARIABLE}"}');
+    await page
+      .getByText(/unknown variable \$\{NOT_A_VARIABLE\}/)
+      .first()
+      .waitFor();
+    await payload.fill('{"text": "${run_name} is ${run_state}", "token": "${ACCESS_TOKEN}"');
+    await page.getByText('The payload is not valid JSON').waitFor();
+    await payload.fill('{"text": "${run_name} is ${run_state}", "token": "${ACCESS_TOKEN}"}');
+    await page.getByTitle('Rendered payload preview').waitFor();
+    expect(await page.getByTitle('Rendered payload preview').textContent()).not.toContain(SECRET_VALUE);
+    await shot('11-form-action');
+    await page.getByRole('button', { name: 'Next: Name' }).click();
+
+    // Step 3.
+    await page.getByRole('button', { name: 'Create automation' }).click();
+    await page.getByText('Give the automation a name.').waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('run-failure-alert');
+    await page.getByLabel('Description').fill('Tell the receiver when a run fails');
+    await page.getByRole('button', { name: 'Create automation' }).click();
+    await page.getByRole('link', { name: 'run-failure-alert' }).waitFor();
+    await page.getByText('Run becomes FAILED').waitFor();
+    await shot('12-automations');
+  });
+
+  it('shows the execution of a failing run FINISHED in History with the secret masked', async () => {
+    const run = await api('POST', `/teams/${TEAM}/projects/${PROJECT}/runs`, { displayName: 'doomed-run' });
+    expect(run.status).toBe(201);
+    await api('POST', `/teams/${TEAM}/projects/${PROJECT}/runs/${run.body.id}/history`, {
+      rows: [{ _step: 0, loss: 3 }],
+    });
+    expect(
+      (await api('PATCH', `/teams/${TEAM}/projects/${PROJECT}/runs/${run.body.id}`, { state: 'FAILED' }))
+        .status,
+    ).toBe(200);
+
+    await page.getByRole('link', { name: 'History' }).click();
+    const row = page
+      .getByRole('row')
+      .filter({ hasText: 'run-failure-alert' })
+      .filter({ hasText: 'doomed-run' });
+    await row.getByText('FINISHED').waitFor({ timeout: 45_000 });
+    await shot('13-history');
+
+    await row.getByRole('link').first().click();
+    await page.getByRole('heading', { name: 'Payload sent' }).waitFor();
+    const sent = (await page.getByTitle('Rendered payload').textContent()) ?? '';
+    expect(sent).toContain('doomed-run is FAILED');
+    expect(sent).not.toContain(SECRET_VALUE);
+    expect(await page.content()).not.toContain(SECRET_VALUE);
+    await page.getByRole('heading', { name: 'Attempts' }).waitFor();
+    await page.getByRole('cell', { name: '200' }).first().waitFor();
+    await shot('14-execution');
+
+    // The receiver got the real token; only the history masks it.
+    const delivered = received.find((r) => r.path === '/hook' && r.body.includes('doomed-run'));
+    expect(JSON.parse(delivered!.body)).toEqual({ text: 'doomed-run is FAILED', token: SECRET_VALUE });
+
+    const before = received.length;
+    await page.getByRole('button', { name: 'Redeliver' }).click();
+    await page.getByText('Redelivery queued').waitFor();
+    await expect.poll(() => received.length, { timeout: 20_000 }).toBeGreaterThan(before);
+  }, 90_000);
+
+  it('creates a run-metric automation from the bell on a plot', async () => {
+    await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/runs/${seededRunId}`);
+    await page.getByRole('heading', { name: 'System metrics' }).waitFor();
+    await page.locator('.uplot').first().waitFor();
+    await shot('15-run');
+    await page.getByRole('link', { name: 'Create an automation on loss' }).click();
+
+    await expect(page.getByRole('radio', { name: /crosses a threshold/ }).isChecked()).resolves.toBe(true);
+    await expect(page.getByLabel('Metric name').inputValue()).resolves.toBe('loss');
+    await page.getByRole('button', { name: 'Next: Action' }).click();
+    await page.getByText('Enter a number.').waitFor();
+    await page.getByLabel('Is', { exact: true }).selectOption('$gt');
+    await page.getByLabel('Threshold').fill('0.9');
+    await shot('16-form-metric');
+    await page.getByRole('button', { name: 'Next: Action' }).click();
+    await page.getByRole('radio', { name: /No-op/ }).check();
+    await page.getByRole('button', { name: 'Next: Name' }).click();
+    await expect(page.getByLabel('Name', { exact: true }).inputValue()).resolves.toBe('loss alert');
+    await page.getByRole('button', { name: 'Create automation' }).click();
+    await page.getByRole('link', { name: 'loss alert' }).waitFor();
+    await page.getByText('average(loss, last 5) > 0.9').waitFor();
+  });
+
+  it('searches, toggles, and deletes an automation after confirmation', async () => {
+    await page.getByLabel('Search automations by name').fill('loss');
+    await expect.poll(() => page.getByRole('link', { name: 'run-failure-alert' }).count()).toBe(0);
+    await page.getByLabel('Search automations by name').fill('');
+    await page.getByLabel('Sort by').selectOption('last');
+
+    const toggle = page.getByRole('switch', { name: 'Enabled: loss alert' });
+    await toggle.click();
+    await expect
+      .poll(
+        async () =>
+          (await api('GET', `/automations?team=${TEAM}&project=${PROJECT}`)).body.items.find(
+            (a: any) => a.name === 'loss alert',
+          )?.enabled,
+      )
+      .toBe(false);
+
+    await page.getByRole('button', { name: 'Delete loss alert' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete automation?' });
+    await confirm.getByText('will stop watching for events').waitFor();
+    await shot('17-delete-confirm');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('link', { name: 'loss alert' }).waitFor();
+
+    await page.getByRole('button', { name: 'Delete loss alert' }).click();
+    await confirm.getByRole('button', { name: 'Delete automation' }).click();
+    await expect.poll(() => page.getByRole('link', { name: 'loss alert' }).count()).toBe(0);
+    await page.getByRole('link', { name: 'run-failure-alert' }).waitFor();
+  });
+
+  it('edits an automation and shows API errors next to the field they name', async () => {
+    await page.getByRole('link', { name: 'Edit run-failure-alert' }).click();
+    await expect(page.getByRole('checkbox', { name: 'FAILED' }).isChecked()).resolves.toBe(true);
+    await page.getByRole('button', { name: 'Next: Action' }).click();
+    await expect(page.getByLabel('Payload template (JSON)').inputValue()).resolves.toContain(
+      '${ACCESS_TOKEN}',
+    );
+    await page.getByRole('button', { name: 'Next: Name' }).click();
+    await page.getByLabel('Description').fill('Edited from the browser test');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByText('Edited from the browser test').waitFor();
+  });
+
+  it('shows registries with their collections, versions and aliases', async () => {
+    await page.goto(`${base()}/teams/${TEAM}/registries/models`);
+    await page.getByRole('heading', { name: /mnist-classifier/ }).waitFor();
+    await page.getByText('staging').waitFor();
+    await page.getByRole('link', { name: `${TEAM}/${PROJECT}/classifier:v0` }).waitFor();
+    await shot('18-registry');
+    await page.getByRole('link', { name: 'Automations' }).click();
+    await page.getByText('No automations yet').waitFor();
+    await page.getByRole('link', { name: 'New automation' }).click();
+    await page.getByRole('radio', { name: /linked to the registry/ }).waitFor();
+    expect(await page.getByRole('radio', { name: /A run changes state/ }).count()).toBe(0);
+    await shot('19-registry-form');
+  });
+
+  it('is usable on a narrow window and by keyboard', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/automations`);
+    await page.getByRole('link', { name: 'run-failure-alert' }).waitFor();
+    await shot('20-narrow-automations');
+    await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/runs/${seededRunId}`);
+    await page.locator('.uplot').first().waitFor();
+    await shot('21-narrow-run');
+
+    // Keyboard: the skip link is the first stop, and Tab reaches the bell links.
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/history`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    let reachedRow = false;
+    for (let i = 0; i < 15 && !reachedRow; i++) {
+      await page.keyboard.press('Tab');
+      reachedRow = await page.evaluate(() => !!document.activeElement?.closest('tbody'));
+    }
+    expect(reachedRow).toBe(true);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Payload sent' }).waitFor();
+  });
+});
