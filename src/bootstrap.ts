@@ -33,7 +33,11 @@ export async function bootstrapAdmin(ctx: Ctx, config: Config): Promise<Bootstra
     return { created: true, generatedKey: key, keyFile };
   }
   if (config.adminApiKey && !(await findUserByApiKey(ctx, config.adminApiKey))) {
-    const admin = await ctx.db.selectFrom('users').select('id').where('username', '=', 'admin').executeTakeFirst();
+    const admin = await ctx.db
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', 'admin')
+      .executeTakeFirst();
     if (admin) {
       try {
         await ctx.db

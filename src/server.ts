@@ -5,9 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { createApp } from './api/app.js';
+import { automationRoutes } from './api/rest/automations.js';
 import { wandbRoutes } from './api/wandb/index.js';
 import { type BootstrapResult, bootstrapAdmin } from './bootstrap.js';
 import type { Config } from './config.js';
+import { type Engine, startEngine } from './engine/loop.js';
 import { openStore, type Store } from './store/db.js';
 
 export interface RunningServer {
@@ -15,6 +17,7 @@ export interface RunningServer {
   store: Store;
   logger: Logger;
   bootstrap: BootstrapResult;
+  engine?: Engine;
   close(): Promise<void>;
 }
 
@@ -29,7 +32,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   let url = '';
   if (config.role === 'all' || config.role === 'api') {
-    const app = createApp({ ctx: store, logger, webDist: join(root, 'web', 'dist'), root: [wandbRoutes] });
+    const app = createApp({
+      ctx: store,
+      logger,
+      webDist: join(root, 'web', 'dist'),
+      v1: [automationRoutes],
+      root: [wandbRoutes],
+    });
     const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
       const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
     });
@@ -45,9 +54,17 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     );
   }
 
+  let engine: Engine | undefined;
+  if (config.role === 'all' || config.role === 'engine') {
+    engine = startEngine(store, { logger });
+    const e = engine;
+    stops.push(() => e.stop());
+  }
+
   return {
     url,
     store,
+    engine,
     logger,
     bootstrap,
     async close() {

@@ -4,7 +4,8 @@ import { pgAvailable } from './helpers/pg.js';
 export default async function setup() {
   const ok = await pgAvailable();
   const required = process.env.TRIPLINE_TEST_PG === 'required';
-  if (!ok && required) throw new Error('TRIPLINE_TEST_PG=required but PostgreSQL is not reachable at 127.0.0.1:5432');
+  if (!ok && required)
+    throw new Error('TRIPLINE_TEST_PG=required but PostgreSQL is not reachable at 127.0.0.1:5432');
   if (!ok) {
     process.stdout.write(
       '\n*** PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL tests are SKIPPED. ' +

@@ -38,7 +38,9 @@ export function createApp(opts: AppOptions) {
     logger.error({ err, path: c.req.path, method: c.req.method }, 'request failed');
     return c.json({ error: { code: 'internal', message: 'internal error; see the server log' } }, 500);
   });
-  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
+  );
 
   app.use(
     '*',
@@ -53,7 +55,9 @@ export function createApp(opts: AppOptions) {
     await ctx.db.selectFrom('users').select('id').limit(1).execute();
     return c.json({ ok: true, database: ctx.dialect });
   });
-  app.get('/metrics', async (c) => c.text(await register.metrics(), 200, { 'content-type': register.contentType }));
+  app.get('/metrics', async (c) =>
+    c.text(await register.metrics(), 200, { 'content-type': register.contentType }),
+  );
 
   const v1 = new Hono<Env>();
   v1.use('*', requireAuth(ctx));
@@ -62,7 +66,9 @@ export function createApp(opts: AppOptions) {
   app.route('/api/v1', v1);
   for (const group of opts.root ?? []) app.route('/', group(ctx));
   app.get('/api/openapi.json', (c) => c.json(openApiDocument(app.routes)));
-  app.all('/api/*', (c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.all('/api/*', (c) =>
+    c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
+  );
 
   const dist = opts.webDist;
   if (dist && existsSync(join(dist, 'index.html'))) {

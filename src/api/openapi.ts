@@ -22,16 +22,26 @@ export function openApiDocument(routes: RouterRoute[]) {
       security: path.startsWith('/api/v1') ? [{ bearer: [] }, { basic: [] }] : [],
       responses: {
         '200': { description: 'OK (JSON)' },
-        '4XX': { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        '4XX': {
+          description: 'Error',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
       },
     };
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'Tripline API', version: VERSION, description: 'See docs/api.md for request and response bodies.' },
+    info: {
+      title: 'Tripline API',
+      version: VERSION,
+      description: 'See docs/api.md for request and response bodies.',
+    },
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, basic: { type: 'http', scheme: 'basic' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        basic: { type: 'http', scheme: 'basic' },
+      },
       schemas: {
         Error: {
           type: 'object',
@@ -39,7 +49,11 @@ export function openApiDocument(routes: RouterRoute[]) {
             error: {
               type: 'object',
               required: ['code', 'message'],
-              properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+              properties: {
+                code: { type: 'string' },
+                message: { type: 'string' },
+                field: { type: 'string' },
+              },
             },
           },
         },

@@ -36,7 +36,9 @@ async function call(opts: GlobalOpts, method: string, path: string, body?: unkno
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new Error(`cannot reach ${url}: ${(err as Error).cause ?? (err as Error).message}. Is the server running?`);
+    throw new Error(
+      `cannot reach ${url}: ${(err as Error).cause ?? (err as Error).message}. Is the server running?`,
+    );
   }
   const text = await res.text();
   const data = text ? JSON.parse(text) : {};
@@ -75,16 +77,17 @@ function readRows(file: string | undefined, inline: string[] | undefined): unkno
 /** Commands that drive a running server through the REST API, for shell scripts. */
 export function clientCommands(): Command[] {
   const user = new Command('user').description('manage users (instance admin)');
-  withConnection(user.command('create <username>').description('create a user; prints its API key once')).action(
-    async (username, opts) => {
-      const r = await call(opts, 'POST', '/users', { username });
-      print(opts, r, `created user ${pc.bold(r.username)}\nAPI key (shown once): ${pc.green(r.apiKey)}`);
-    },
-  );
+  withConnection(
+    user.command('create <username>').description('create a user; prints its API key once'),
+  ).action(async (username, opts) => {
+    const r = await call(opts, 'POST', '/users', { username });
+    print(opts, r, `created user ${pc.bold(r.username)}\nAPI key (shown once): ${pc.green(r.apiKey)}`);
+  });
 
   const team = new Command('team').description('manage teams');
   withConnection(team.command('create <name>').description('create a team; you become its admin')).action(
-    async (name, opts) => print(opts, await call(opts, 'POST', '/teams', { name }), `created team ${pc.bold(name)}`),
+    async (name, opts) =>
+      print(opts, await call(opts, 'POST', '/teams', { name }), `created team ${pc.bold(name)}`),
   );
   withConnection(
     team
@@ -92,19 +95,35 @@ export function clientCommands(): Command[] {
       .description('add a member or change a role')
       .option('--role <role>', 'admin or member', 'member'),
   ).action(async (t, u, opts) =>
-    print(opts, await call(opts, 'PUT', `/teams/${t}/members/${u}`, { role: opts.role }), `${u} is ${opts.role} of ${t}`),
+    print(
+      opts,
+      await call(opts, 'PUT', `/teams/${t}/members/${u}`, { role: opts.role }),
+      `${u} is ${opts.role} of ${t}`,
+    ),
   );
 
   const project = new Command('project').description('manage projects');
-  withConnection(project.command('create <team/project>').description('create a project')).action(async (path, opts) => {
-    const [t, p] = splitPath(path, 2, 'team/project');
-    print(opts, await call(opts, 'POST', `/teams/${t}/projects`, { name: decodeURIComponent(p) }), `created ${path}`);
-  });
+  withConnection(project.command('create <team/project>').description('create a project')).action(
+    async (path, opts) => {
+      const [t, p] = splitPath(path, 2, 'team/project');
+      print(
+        opts,
+        await call(opts, 'POST', `/teams/${t}/projects`, { name: decodeURIComponent(p) }),
+        `created ${path}`,
+      );
+    },
+  );
   const registry = new Command('registry').description('manage registries');
-  withConnection(registry.command('create <team/registry>').description('create a registry')).action(async (path, opts) => {
-    const [t, r] = splitPath(path, 2, 'team/registry');
-    print(opts, await call(opts, 'POST', `/teams/${t}/registries`, { name: decodeURIComponent(r) }), `created ${path}`);
-  });
+  withConnection(registry.command('create <team/registry>').description('create a registry')).action(
+    async (path, opts) => {
+      const [t, r] = splitPath(path, 2, 'team/registry');
+      print(
+        opts,
+        await call(opts, 'POST', `/teams/${t}/registries`, { name: decodeURIComponent(r) }),
+        `created ${path}`,
+      );
+    },
+  );
 
   const run = new Command('run').description('log runs');
   withConnection(
@@ -115,7 +134,10 @@ export function clientCommands(): Command[] {
       .option('--name <displayName>', 'display name'),
   ).action(async (path, opts) => {
     const [t, p] = splitPath(path, 2, 'team/project');
-    const r = await call(opts, 'POST', `/teams/${t}/projects/${p}/runs`, { id: opts.id, displayName: opts.name });
+    const r = await call(opts, 'POST', `/teams/${t}/projects/${p}/runs`, {
+      id: opts.id,
+      displayName: opts.name,
+    });
     print(opts, r, r.id);
   });
   withConnection(
@@ -130,8 +152,11 @@ export function clientCommands(): Command[] {
     const rows = readRows(opts.file, opts.row);
     const batch = Math.max(1, Number(opts.batch));
     for (let i = 0; i < rows.length; i += batch) {
-      await call(opts, 'POST', `/teams/${t}/projects/${p}/runs/${r}/history`, { rows: rows.slice(i, i + batch) });
-      if (!opts.json && rows.length > batch) process.stderr.write(`\r${Math.min(i + batch, rows.length)}/${rows.length} rows`);
+      await call(opts, 'POST', `/teams/${t}/projects/${p}/runs/${r}/history`, {
+        rows: rows.slice(i, i + batch),
+      });
+      if (!opts.json && rows.length > batch)
+        process.stderr.write(`\r${Math.min(i + batch, rows.length)}/${rows.length} rows`);
     }
     if (rows.length > batch) process.stderr.write('\n');
     print(opts, { count: rows.length }, `logged ${rows.length} rows to ${path}`);
@@ -175,14 +200,16 @@ export function clientCommands(): Command[] {
     });
     print(opts, res, `${opts.collection}:${res.version} [${res.aliases.join(', ')}]`);
   });
-  withConnection(artifact.command('alias <team/project/collection:vN> <alias>').description('add or move an alias')).action(
-    async (ref, alias, opts) => {
-      const [path, version] = ref.split(':');
-      const [t, p, c] = splitPath(path, 3, 'team/project/collection:vN');
-      const res = await call(opts, 'POST', `/teams/${t}/projects/${p}/artifacts/${c}/${version}/aliases`, { alias });
-      print(opts, res, `${ref} aliases: ${res.aliases.join(', ')}`);
-    },
-  );
+  withConnection(
+    artifact.command('alias <team/project/collection:vN> <alias>').description('add or move an alias'),
+  ).action(async (ref, alias, opts) => {
+    const [path, version] = ref.split(':');
+    const [t, p, c] = splitPath(path, 3, 'team/project/collection:vN');
+    const res = await call(opts, 'POST', `/teams/${t}/projects/${p}/artifacts/${c}/${version}/aliases`, {
+      alias,
+    });
+    print(opts, res, `${ref} aliases: ${res.aliases.join(', ')}`);
+  });
   withConnection(
     artifact
       .command('link <team/project/collection:vN> <team/registry/collection>')

@@ -13,7 +13,9 @@ export type AutomationEventType = (typeof AUTOMATION_EVENTS)[number];
 
 /** One compact record per history batch; the engine reads the new points from the history tables. */
 export const METRICS_APPENDED = 'RUN_METRICS_APPENDED';
-export type LogEventType = Exclude<AutomationEventType, (typeof RUN_METRIC_EVENTS)[number]> | typeof METRICS_APPENDED;
+export type LogEventType =
+  | Exclude<AutomationEventType, (typeof RUN_METRIC_EVENTS)[number]>
+  | typeof METRICS_APPENDED;
 
 /** Everything history records and payload variables need, captured when the change commits. */
 export interface EventDetails {

@@ -19,14 +19,18 @@ export function checkAlias(value: unknown, field = 'alias'): string {
   if (typeof value !== 'string' || !ALIAS.test(value)) {
     throw new ValidationError(`${field} must be 1-128 characters: letters, digits, '_', '-', '.'`, field);
   }
-  if (/^v\d+$/.test(value)) throw new ValidationError(`${field} "${value}" looks like a version; pick another`, field);
+  if (/^v\d+$/.test(value))
+    throw new ValidationError(`${field} "${value}" looks like a version; pick another`, field);
   if (value === 'latest') throw new ValidationError(`${field} "latest" is managed automatically`, field);
   return value;
 }
 
 export function checkTag(value: unknown, field = 'tag'): string {
   if (typeof value !== 'string' || !TAG.test(value)) {
-    throw new ValidationError(`${field} must be 1-128 characters: letters, digits, '_', '-', '.', ' '`, field);
+    throw new ValidationError(
+      `${field} must be 1-128 characters: letters, digits, '_', '-', '.', ' '`,
+      field,
+    );
   }
   return value;
 }

@@ -29,7 +29,11 @@ async function lockCollection(
       .onConflict((oc) => oc.columns(['project_id', 'name']).doNothing())
       .execute();
   }
-  let q = trx.selectFrom('collections').selectAll().where('project_id', '=', projectId).where('name', '=', name);
+  let q = trx
+    .selectFrom('collections')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('name', '=', name);
   if (dialect === 'postgres') q = q.forUpdate();
   return q.executeTakeFirst();
 }
@@ -101,10 +105,18 @@ export interface CreateVersionInput {
   tags?: unknown;
 }
 
-export async function createArtifactVersion(ctx: Ctx, actor: Actor, p: ProjectRef, input: CreateVersionInput) {
+export async function createArtifactVersion(
+  ctx: Ctx,
+  actor: Actor,
+  p: ProjectRef,
+  input: CreateVersionInput,
+) {
   const collection = checkName(input.collection, 'collection');
   if (typeof input.type !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(input.type)) {
-    throw new ValidationError('type must be 1-64 letters, digits, "_" or "-" (e.g. "model", "dataset")', 'type');
+    throw new ValidationError(
+      'type must be 1-64 letters, digits, "_" or "-" (e.g. "model", "dataset")',
+      'type',
+    );
   }
   const type = input.type;
   const metadata = input.metadata ?? {};
@@ -147,7 +159,14 @@ export async function createArtifactVersion(ctx: Ctx, actor: Actor, p: ProjectRe
     await putAlias(trx, col.id, 'latest', version.id);
     const base = artifactDetails(p, col, version, actor.username);
     const events: NewEvent[] = [
-      { type: 'CREATE_ARTIFACT', teamId: p.teamId, projectId: p.id, collection, actorId: actor.id, details: base },
+      {
+        type: 'CREATE_ARTIFACT',
+        teamId: p.teamId,
+        projectId: p.id,
+        collection,
+        actorId: actor.id,
+        details: base,
+      },
     ];
     for (const alias of aliases) {
       await putAlias(trx, col.id, alias, version.id);
@@ -172,11 +191,22 @@ export async function createArtifactVersion(ctx: Ctx, actor: Actor, p: ProjectRe
       });
     }
     await appendEvents(trx, ctx.dialect, events);
-    return { collection, version: versionString(version.version_index), aliases: ['latest', ...aliases], tags };
+    return {
+      collection,
+      version: versionString(version.version_index),
+      aliases: ['latest', ...aliases],
+      tags,
+    };
   });
 }
 
-async function lockVersion(trx: Kysely<DB>, dialect: Dialect, p: ProjectRef, collection: string, version: string) {
+async function lockVersion(
+  trx: Kysely<DB>,
+  dialect: Dialect,
+  p: ProjectRef,
+  collection: string,
+  version: string,
+) {
   const index = parseVersion(version);
   const col = await lockCollection(trx, dialect, p.id, collection, null);
   if (!col) throw new NotFoundError(`collection "${collection}" not found in ${p.teamName}/${p.name}`);
@@ -190,7 +220,10 @@ async function lockVersion(trx: Kysely<DB>, dialect: Dialect, p: ProjectRef, col
   return { col, v };
 }
 
-export type ArtifactChange = { kind: 'alias'; alias: unknown } | { kind: 'tag'; tag: unknown } | { kind: 'untag'; tag: string };
+export type ArtifactChange =
+  | { kind: 'alias'; alias: unknown }
+  | { kind: 'tag'; tag: unknown }
+  | { kind: 'untag'; tag: string };
 
 /** Adds an alias (moving it from another version), adds a tag or removes one; emits its event. */
 export async function changeArtifact(
@@ -224,7 +257,11 @@ export async function changeArtifact(
       changed = Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
       type = 'ADD_ARTIFACT_TAG';
     } else {
-      const r = await trx.deleteFrom('tags').where('version_id', '=', v.id).where('tag', '=', value).executeTakeFirst();
+      const r = await trx
+        .deleteFrom('tags')
+        .where('version_id', '=', v.id)
+        .where('tag', '=', value)
+        .executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`${version} has no tag "${value}"`);
       changed = true;
       type = 'REMOVE_ARTIFACT_TAG';
@@ -281,7 +318,11 @@ export async function listCollections(ctx: Ctx, p: ProjectRef, page: { cursor?: 
       .execute();
     const ids = versions.map((v) => v.id);
     const aliases = ids.length
-      ? await ctx.db.selectFrom('aliases').select(['alias', 'version_id']).where('version_id', 'in', ids).execute()
+      ? await ctx.db
+          .selectFrom('aliases')
+          .select(['alias', 'version_id'])
+          .where('version_id', 'in', ids)
+          .execute()
       : [];
     const tags = ids.length
       ? await ctx.db.selectFrom('tags').select(['tag', 'version_id']).where('version_id', 'in', ids).execute()
@@ -295,8 +336,14 @@ export async function listCollections(ctx: Ctx, p: ProjectRef, page: { cursor?: 
       type: col.type,
       versions: versions.map((v) => ({
         version: versionString(v.version_index),
-        aliases: aliases.filter((a) => a.version_id === v.id).map((a) => a.alias).sort(),
-        tags: tags.filter((t) => t.version_id === v.id).map((t) => t.tag).sort(),
+        aliases: aliases
+          .filter((a) => a.version_id === v.id)
+          .map((a) => a.alias)
+          .sort(),
+        tags: tags
+          .filter((t) => t.version_id === v.id)
+          .map((t) => t.tag)
+          .sort(),
         digest: v.digest,
         metadata: parseJson(v.metadata, {}),
         source: v.source_version_id ? (sources.get(v.source_version_id) ?? null) : undefined,
@@ -364,7 +411,10 @@ export async function linkArtifact(
     if (!sv) throw new NotFoundError(`source version "${input.source}" not found`);
     const col = (await lockCollection(trx, ctx.dialect, registry.id, collection, sv.type))!;
     if (col.type !== sv.type) {
-      throw new ConflictError(`registry collection "${collection}" holds type "${col.type}", not "${sv.type}"`, 'source');
+      throw new ConflictError(
+        `registry collection "${collection}" holds type "${col.type}", not "${sv.type}"`,
+        'source',
+      );
     }
     const existing = await trx
       .selectFrom('artifact_versions')
@@ -385,11 +435,22 @@ export async function linkArtifact(
       created_at: now(),
     };
     await trx.insertInto('artifact_versions').values(link).execute();
-    await trx.updateTable('collections').set({ next_version: col.next_version + 1 }).where('id', '=', col.id).execute();
+    await trx
+      .updateTable('collections')
+      .set({ next_version: col.next_version + 1 })
+      .where('id', '=', col.id)
+      .execute();
     await putAlias(trx, col.id, 'latest', link.id);
     const base = { ...artifactDetails(registry, col, link, actor.username), source: input.source as string };
     const events: NewEvent[] = [
-      { type: 'LINK_ARTIFACT', teamId: registry.teamId, projectId: registry.id, collection, actorId: actor.id, details: base },
+      {
+        type: 'LINK_ARTIFACT',
+        teamId: registry.teamId,
+        projectId: registry.id,
+        collection,
+        actorId: actor.id,
+        details: base,
+      },
     ];
     for (const alias of aliases) {
       await putAlias(trx, col.id, alias, link.id);
@@ -407,11 +468,19 @@ export async function linkArtifact(
   });
 }
 
-export async function unlinkArtifact(ctx: Ctx, actor: Actor, registry: ProjectRef, collection: string, version: string) {
+export async function unlinkArtifact(
+  ctx: Ctx,
+  actor: Actor,
+  registry: ProjectRef,
+  collection: string,
+  version: string,
+) {
   return ctx.db.transaction().execute(async (trx) => {
     const { col, v } = await lockVersion(trx, ctx.dialect, registry, collection, version);
     const base = artifactDetails(registry, col, v, actor.username);
-    const source = (await sourceStrings(trx, v.source_version_id ? [v.source_version_id] : [])).get(v.source_version_id ?? '');
+    const source = (await sourceStrings(trx, v.source_version_id ? [v.source_version_id] : [])).get(
+      v.source_version_id ?? '',
+    );
     await trx.deleteFrom('aliases').where('version_id', '=', v.id).execute();
     await trx.deleteFrom('tags').where('version_id', '=', v.id).execute();
     await trx.deleteFrom('artifact_versions').where('id', '=', v.id).execute();

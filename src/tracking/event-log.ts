@@ -1,5 +1,5 @@
-import type { LogEvent } from '../model/events.js';
 import { ValidationError } from '../model/errors.js';
+import type { LogEvent } from '../model/events.js';
 import type { Actor, Ctx } from './context.js';
 import { teamAccess } from './teams.js';
 import { parseJson } from './util.js';
@@ -29,10 +29,17 @@ export function toLogEvent(r: {
 }
 
 /** A team's events in log order after a cursor position: an audit trail and a resumable feed. */
-export async function listTeamEvents(ctx: Ctx, actor: Actor, teamName: string, after: string | undefined, limit: number) {
+export async function listTeamEvents(
+  ctx: Ctx,
+  actor: Actor,
+  teamName: string,
+  after: string | undefined,
+  limit: number,
+) {
   const team = await teamAccess(ctx, actor, teamName);
   const from = after === undefined ? 0 : Number(after);
-  if (!Number.isInteger(from) || from < 0) throw new ValidationError('after must be a non-negative integer', 'after');
+  if (!Number.isInteger(from) || from < 0)
+    throw new ValidationError('after must be a non-negative integer', 'after');
   const rows = await ctx.db
     .selectFrom('events')
     .selectAll()

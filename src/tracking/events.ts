@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { LogEventType, EventDetails } from '../model/events.js';
+import type { EventDetails, LogEventType } from '../model/events.js';
 import { type Dialect, lockEventLog } from '../store/db.js';
 import type { DB } from '../store/schema.js';
 import { now } from './util.js';

@@ -17,7 +17,13 @@ export interface ProjectRef {
 
 const label = (kind: ProjectKind) => (kind === 'project' ? 'project' : 'registry');
 
-export async function createProject(ctx: Ctx, actor: Actor, teamName: string, name: unknown, kind: ProjectKind) {
+export async function createProject(
+  ctx: Ctx,
+  actor: Actor,
+  teamName: string,
+  name: unknown,
+  kind: ProjectKind,
+) {
   const team = await teamAccess(ctx, actor, teamName);
   const projectName = checkName(name, 'name');
   const row = { id: newId(), team_id: team.id, kind, name: projectName, created_at: now() };
@@ -25,7 +31,10 @@ export async function createProject(ctx: Ctx, actor: Actor, teamName: string, na
     await ctx.db.insertInto('projects').values(row).execute();
   } catch (err) {
     if (isUniqueViolation(err)) {
-      throw new ConflictError(`${label(kind)} "${projectName}" already exists in team "${team.name}"`, 'name');
+      throw new ConflictError(
+        `${label(kind)} "${projectName}" already exists in team "${team.name}"`,
+        'name',
+      );
     }
     throw err;
   }

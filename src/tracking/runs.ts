@@ -78,7 +78,8 @@ export async function resolveRun(ctx: Ctx, actor: Actor, team: string, project: 
 
 function checkObject(v: unknown, field: string): Record<string, unknown> {
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw new ValidationError(`${field} must be a JSON object`, field);
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw new ValidationError(`${field} must be a JSON object`, field);
   return v as Record<string, unknown>;
 }
 
@@ -97,12 +98,20 @@ export interface CreateRunInput {
   tags?: unknown;
 }
 
-export async function createRun(ctx: Ctx, actor: Actor, p: ProjectRef, input: CreateRunInput): Promise<RunView> {
+export async function createRun(
+  ctx: Ctx,
+  actor: Actor,
+  p: ProjectRef,
+  input: CreateRunInput,
+): Promise<RunView> {
   const name = input.id === undefined ? newId().replace(/-/g, '').slice(0, 12) : input.id;
   if (typeof name !== 'string' || !RUN_NAME.test(name)) {
     throw new ValidationError("id must be 1-128 characters: letters, digits, '_', '-', '.'", 'id');
   }
-  if (input.displayName !== undefined && (typeof input.displayName !== 'string' || input.displayName.length > 256)) {
+  if (
+    input.displayName !== undefined &&
+    (typeof input.displayName !== 'string' || input.displayName.length > 256)
+  ) {
     throw new ValidationError('displayName must be a string of at most 256 characters', 'displayName');
   }
   const config = checkObject(input.config, 'config');
@@ -188,7 +197,10 @@ export async function listRuns(
   if (page.cursor) {
     const [at, id] = decodeCursor(page.cursor);
     q = q.where((eb) =>
-      eb.or([eb('runs.created_at', '<', at), eb.and([eb('runs.created_at', '=', at), eb('runs.id', '<', id)])]),
+      eb.or([
+        eb('runs.created_at', '<', at),
+        eb.and([eb('runs.created_at', '=', at), eb('runs.id', '<', id)]),
+      ]),
     );
   }
   const rows = await q.execute();
@@ -232,7 +244,10 @@ export async function transitionRun(ctx: Ctx, actor: Actor, p: ProjectRef, runNa
     if (!run) throw new NotFoundError(`run "${runName}" not found in ${p.teamName}/${p.name}`);
     if (run.state === state) return view(run);
     if (FINAL_STATES.has(run.state) && state !== 'RUNNING') {
-      throw new ConflictError(`run "${runName}" is ${run.state}; only a resume (RUNNING) may follow`, 'state');
+      throw new ConflictError(
+        `run "${runName}" is ${run.state}; only a resume (RUNNING) may follow`,
+        'state',
+      );
     }
     const at = now();
     await trx.updateTable('runs').set({ state, updated_at: at }).where('id', '=', run.id).execute();
@@ -256,24 +271,39 @@ export interface HistoryRow {
 }
 
 /** Validates `{rows:[{_step, metric: value, …}]}`; rows without `_step` continue after the last step. */
-export function parseHistoryRows(rows: unknown, field = 'rows'): Array<{ step?: number; values: Record<string, unknown> }> {
+export function parseHistoryRows(
+  rows: unknown,
+  field = 'rows',
+): Array<{ step?: number; values: Record<string, unknown> }> {
   if (!Array.isArray(rows)) throw new ValidationError(`${field} must be an array of objects`, field);
   if (rows.length === 0) throw new ValidationError(`${field} must not be empty`, field);
   if (rows.length > MAX_ROWS_PER_BATCH) {
-    throw new ValidationError(`${field} has ${rows.length} rows; send at most ${MAX_ROWS_PER_BATCH} per request`, field);
+    throw new ValidationError(
+      `${field} has ${rows.length} rows; send at most ${MAX_ROWS_PER_BATCH} per request`,
+      field,
+    );
   }
   return rows.map((r, i) => {
     if (typeof r !== 'object' || r === null || Array.isArray(r)) {
       throw new ValidationError(`${field}[${i}] must be an object`, `${field}[${i}]`);
     }
     const { _step, ...rest } = r as Record<string, unknown>;
-    if (_step !== undefined && (typeof _step !== 'number' || !Number.isInteger(_step) || _step < 0 || _step > 2 ** 31 - 1)) {
-      throw new ValidationError(`${field}[${i}]._step must be a non-negative integer`, `${field}[${i}]._step`);
+    if (
+      _step !== undefined &&
+      (typeof _step !== 'number' || !Number.isInteger(_step) || _step < 0 || _step > 2 ** 31 - 1)
+    ) {
+      throw new ValidationError(
+        `${field}[${i}]._step must be a non-negative integer`,
+        `${field}[${i}]._step`,
+      );
     }
     const values: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(rest)) {
       if (k.length === 0 || k.length > 256) {
-        throw new ValidationError(`${field}[${i}] has a metric name that is empty or too long`, `${field}[${i}]`);
+        throw new ValidationError(
+          `${field}[${i}] has a metric name that is empty or too long`,
+          `${field}[${i}]`,
+        );
       }
       values[k] = encodeValue(v);
     }
@@ -297,7 +327,10 @@ export async function appendMetrics(
     const run = await loadRun(trx, p.id, runName);
     if (!run) throw new NotFoundError(`run "${runName}" not found in ${p.teamName}/${p.name}`);
     if (run.state !== 'RUNNING') {
-      throw new ConflictError(`run "${runName}" is ${run.state}; resume it (state RUNNING) to log more`, 'state');
+      throw new ConflictError(
+        `run "${runName}" is ${run.state}; resume it (state RUNNING) to log more`,
+        'state',
+      );
     }
     const result = await writeMetricRows(trx, run.id, input, table);
     const summary = parseJson<Record<string, unknown>>(run.summary, {});
@@ -372,7 +405,8 @@ export async function writeMetricRows(
       .where('run_id', '=', runId)
       .where(col as 'step', 'in', steps)
       .execute();
-    for (const e of existing) byStep.set(Number(e.step), { ...JSON.parse(e.data), ...byStep.get(Number(e.step)) });
+    for (const e of existing)
+      byStep.set(Number(e.step), { ...JSON.parse(e.data), ...byStep.get(Number(e.step)) });
   }
   const rows = steps.map((step) => ({ step, values: byStep.get(step)! }));
   const metrics = new Set<string>();
@@ -385,7 +419,9 @@ export async function writeMetricRows(
     await trx
       .insertInto(tableName)
       .values(values)
-      .onConflict((oc) => oc.columns(['run_id', col] as any).doUpdateSet({ data: (eb: any) => eb.ref('excluded.data') }))
+      .onConflict((oc) =>
+        oc.columns(['run_id', col] as any).doUpdateSet({ data: (eb: any) => eb.ref('excluded.data') }),
+      )
       .execute();
   }
   return { rows, fromStep, toStep, metrics: [...metrics] };
@@ -403,7 +439,12 @@ export async function readHistory(
   const table = opts.table ?? 'history';
   const rows =
     table === 'history'
-      ? await ctx.db.selectFrom('run_history').select(['step', 'data']).where('run_id', '=', run.id).orderBy('step').execute()
+      ? await ctx.db
+          .selectFrom('run_history')
+          .select(['step', 'data'])
+          .where('run_id', '=', run.id)
+          .orderBy('step')
+          .execute()
       : await ctx.db
           .selectFrom('run_system')
           .select(['seq as step', 'data'])
@@ -432,6 +473,7 @@ export async function listMetricNames(ctx: Ctx, actor: Actor, team: string, proj
     .limit(200)
     .execute();
   const names = new Set<string>();
-  for (const r of rows) for (const k of Object.keys(parseJson(r.summary, {}))) if (!k.startsWith('_')) names.add(k);
+  for (const r of rows)
+    for (const k of Object.keys(parseJson(r.summary, {}))) if (!k.startsWith('_')) names.add(k);
   return [...names].sort();
 }

@@ -14,7 +14,12 @@ export interface TeamAccess {
  * Resolves a team the actor belongs to. Non-members get 404 (they may not learn it exists);
  * members without the needed role get 403.
  */
-export async function teamAccess(ctx: Ctx, actor: Actor, teamName: string, need: 'member' | 'admin' = 'member') {
+export async function teamAccess(
+  ctx: Ctx,
+  actor: Actor,
+  teamName: string,
+  need: 'member' | 'admin' = 'member',
+) {
   const row = await ctx.db
     .selectFrom('teams')
     .innerJoin('team_members', 'team_members.team_id', 'teams.id')
@@ -72,7 +77,8 @@ export async function getTeam(ctx: Ctx, actor: Actor, teamName: string) {
 
 export async function setMember(ctx: Ctx, actor: Actor, teamName: string, username: string, role: unknown) {
   const team = await teamAccess(ctx, actor, teamName, 'admin');
-  if (role !== 'admin' && role !== 'member') throw new ValidationError('role must be "admin" or "member"', 'role');
+  if (role !== 'admin' && role !== 'member')
+    throw new ValidationError('role must be "admin" or "member"', 'role');
   const user = await getUserByName(ctx, username);
   await ctx.db.transaction().execute(async (trx) => {
     const existing = await trx

@@ -39,7 +39,8 @@ export async function createUser(ctx: Ctx, username: unknown, apiKey = generateA
         .execute();
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ConflictError(`a user or team named "${name}" already exists`, 'username');
+    if (isUniqueViolation(err))
+      throw new ConflictError(`a user or team named "${name}" already exists`, 'username');
     throw err;
   }
   return { user: { id: user.id, username: name }, apiKey };
@@ -66,7 +67,10 @@ export async function getUserByName(ctx: Ctx, username: string): Promise<Actor> 
 }
 
 export async function countUsers(ctx: Ctx): Promise<number> {
-  const r = await ctx.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const r = await ctx.db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 

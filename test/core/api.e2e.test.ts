@@ -16,13 +16,23 @@ for (const { dialect, skip } of DIALECTS) {
       expect((await api('POST', '/teams', { name: 'ml' })).status).toBe(201);
       expect((await api('POST', '/teams/ml/projects', { name: 'mnist' })).status).toBe(201);
       expect((await api('POST', '/teams/ml/registries', { name: 'models' })).status).toBe(201);
-      const run = await api('POST', '/teams/ml/projects/mnist/runs', { id: 'run-1', displayName: 'baseline', config: { lr: 0.1 } });
+      const run = await api('POST', '/teams/ml/projects/mnist/runs', {
+        id: 'run-1',
+        displayName: 'baseline',
+        config: { lr: 0.1 },
+      });
       expect(run.body).toMatchObject({ id: 'run-1', displayName: 'baseline', state: 'RUNNING' });
       for (let b = 0; b < 10; b++) {
-        const rows = Array.from({ length: 100 }, (_, i) => ({ _step: b * 100 + i, loss: 1 / (b * 100 + i + 1), acc: i / 100 }));
+        const rows = Array.from({ length: 100 }, (_, i) => ({
+          _step: b * 100 + i,
+          loss: 1 / (b * 100 + i + 1),
+          acc: i / 100,
+        }));
         expect((await api('POST', '/teams/ml/projects/mnist/runs/run-1/history', { rows })).status).toBe(200);
       }
-      expect((await api('PATCH', '/teams/ml/projects/mnist/runs/run-1', { state: 'FAILED' })).body.state).toBe('FAILED');
+      expect(
+        (await api('PATCH', '/teams/ml/projects/mnist/runs/run-1', { state: 'FAILED' })).body.state,
+      ).toBe('FAILED');
       const hist = await api('GET', '/teams/ml/projects/mnist/runs/run-1/history?keys=loss');
       expect(hist.body.rows).toHaveLength(1000);
       expect(hist.body.rows[999]).toEqual({ _step: 999, loss: 1 / 1000 });
@@ -34,11 +44,24 @@ for (const { dialect, skip } of DIALECTS) {
         aliases: ['candidate'],
         tags: ['resnet'],
       });
-      expect(v0.body).toEqual({ collection: 'clf', version: 'v0', aliases: ['latest', 'candidate'], tags: ['resnet'] });
-      const v1 = await api('POST', '/teams/ml/projects/mnist/artifacts', { collection: 'clf', type: 'model' });
+      expect(v0.body).toEqual({
+        collection: 'clf',
+        version: 'v0',
+        aliases: ['latest', 'candidate'],
+        tags: ['resnet'],
+      });
+      const v1 = await api('POST', '/teams/ml/projects/mnist/artifacts', {
+        collection: 'clf',
+        type: 'model',
+      });
       expect(v1.body.version).toBe('v1');
-      expect((await api('POST', '/teams/ml/projects/mnist/artifacts/clf/v1/aliases', { alias: 'candidate' })).status).toBe(200);
-      expect((await api('POST', '/teams/ml/projects/mnist/artifacts/clf/v1/tags', { tag: 'best' })).status).toBe(200);
+      expect(
+        (await api('POST', '/teams/ml/projects/mnist/artifacts/clf/v1/aliases', { alias: 'candidate' }))
+          .status,
+      ).toBe(200);
+      expect(
+        (await api('POST', '/teams/ml/projects/mnist/artifacts/clf/v1/tags', { tag: 'best' })).status,
+      ).toBe(200);
       expect((await api('DELETE', '/teams/ml/projects/mnist/artifacts/clf/v0/tags/resnet')).status).toBe(200);
       const link = await api('POST', '/teams/ml/registries/models/collections/classifier/links', {
         source: 'ml/mnist/clf:v1',
@@ -49,7 +72,11 @@ for (const { dialect, skip } of DIALECTS) {
       const log = await api('GET', '/teams/ml/events?limit=1000');
       const summary = log.body.items.map((e: any) => {
         const d = e.details;
-        return [e.type, d.runId ?? `${d.collection}:${d.version}`, d.newState ?? d.alias ?? d.tag ?? d.count ?? ''];
+        return [
+          e.type,
+          d.runId ?? `${d.collection}:${d.version}`,
+          d.newState ?? d.alias ?? d.tag ?? d.count ?? '',
+        ];
       });
       expect(summary).toEqual([
         ['RUN_STATE', 'run-1', 'RUNNING'],
@@ -66,12 +93,22 @@ for (const { dialect, skip } of DIALECTS) {
         ['ADD_ARTIFACT_ALIAS', 'classifier:v0', 'production'],
       ]);
       const failed = log.body.items[11];
-      expect(failed.details).toMatchObject({ team: 'ml', project: 'mnist', runName: 'baseline', oldState: 'RUNNING', author: 'admin' });
+      expect(failed.details).toMatchObject({
+        team: 'ml',
+        project: 'mnist',
+        runName: 'baseline',
+        oldState: 'RUNNING',
+        author: 'admin',
+      });
       const positions = log.body.items.map((e: any) => e.position);
       expect(positions).toEqual([...positions].sort((a: number, b: number) => a - b));
       const after = await api('GET', `/teams/ml/events?after=${positions[11]}`);
       expect(after.body.items[0].type).toBe('CREATE_ARTIFACT');
-      expect(log.body.items[20].details).toMatchObject({ source: 'ml/mnist/clf:v1', project: 'models', projectKind: 'registry' });
+      expect(log.body.items[20].details).toMatchObject({
+        source: 'ml/mnist/clf:v1',
+        project: 'models',
+        projectKind: 'registry',
+      });
     });
 
     it('authenticates with Bearer and W&B Basic; rejects bad keys; hides other teams', async () => {
@@ -84,7 +121,10 @@ for (const { dialect, skip } of DIALECTS) {
       expect(bob.status).toBe(201);
       expect(bob.body.apiKey).toMatch(/^[0-9a-f]{40}$/);
       const asBob = client(server.url, bob.body.apiKey);
-      expect((await asBob('GET', '/viewer')).body).toEqual({ username: 'bob', teams: [{ name: 'bob', role: 'admin' }] });
+      expect((await asBob('GET', '/viewer')).body).toEqual({
+        username: 'bob',
+        teams: [{ name: 'bob', role: 'admin' }],
+      });
       expect((await asBob('GET', '/teams/ml/projects')).status).toBe(404);
       expect((await asBob('POST', '/users', { username: 'eve' })).status).toBe(403);
       expect((await api('PUT', '/teams/ml/members/bob', { role: 'member' })).status).toBe(200);
@@ -97,7 +137,10 @@ for (const { dialect, skip } of DIALECTS) {
       const seen: string[] = [];
       let cursor: string | null = '';
       while (cursor !== null) {
-        const res: any = await api('GET', `/teams/ml/projects/mnist/runs?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        const res: any = await api(
+          'GET',
+          `/teams/ml/projects/mnist/runs?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        );
         seen.push(...res.body.items.map((r: any) => r.id));
         cursor = res.body.nextCursor;
       }

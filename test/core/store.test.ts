@@ -1,7 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeArtifact, createArtifactVersion, linkArtifact, listCollections, unlinkArtifact } from '../../src/tracking/artifacts.js';
+import {
+  changeArtifact,
+  createArtifactVersion,
+  linkArtifact,
+  listCollections,
+  unlinkArtifact,
+} from '../../src/tracking/artifacts.js';
 import { createProject, getProject } from '../../src/tracking/projects.js';
-import { appendMetrics, createRun, parseHistoryRows, readHistory, setRunState } from '../../src/tracking/runs.js';
+import {
+  appendMetrics,
+  createRun,
+  parseHistoryRows,
+  readHistory,
+  setRunState,
+} from '../../src/tracking/runs.js';
 import { createTeam } from '../../src/tracking/teams.js';
 import { createUser } from '../../src/tracking/users.js';
 import { DIALECTS, openTestStore, type TestStore } from '../helpers/store.js';
@@ -30,7 +42,9 @@ for (const { dialect, skip } of DIALECTS) {
       const p = await getProject(store, actor, 'ml', 'mnist', 'project');
       await createRun(store, actor, p, { id: 'life', displayName: 'Life' });
       await setRunState(store, actor, 'ml', 'mnist', 'life', 'FAILED');
-      await expect(setRunState(store, actor, 'ml', 'mnist', 'life', 'FINISHED')).rejects.toMatchObject({ status: 409 });
+      await expect(setRunState(store, actor, 'ml', 'mnist', 'life', 'FINISHED')).rejects.toMatchObject({
+        status: 409,
+      });
       await setRunState(store, actor, 'ml', 'mnist', 'life', 'RUNNING');
       await setRunState(store, actor, 'ml', 'mnist', 'life', 'RUNNING'); // no-op
       const runEvents = (await events()).filter((e) => e.details.runId === 'life');
@@ -39,21 +53,43 @@ for (const { dialect, skip } of DIALECTS) {
         ['RUNNING', 'FAILED'],
         ['FAILED', 'RUNNING'],
       ]);
-      expect(runEvents[1].details).toMatchObject({ team: 'ml', project: 'mnist', runName: 'Life', author: 'alice' });
+      expect(runEvents[1].details).toMatchObject({
+        team: 'ml',
+        project: 'mnist',
+        runName: 'Life',
+        author: 'alice',
+      });
     });
 
     it('history merges repeated steps, keeps NaN and Infinity, records one event per batch', async () => {
       const p = await getProject(store, actor, 'ml', 'mnist', 'project');
       await createRun(store, actor, p, { id: 'hist' });
-      await appendMetrics(store, actor, p, 'hist', parseHistoryRows([{ _step: 0, loss: 1 }, { _step: 1, loss: Number.NaN }]));
-      await appendMetrics(store, actor, p, 'hist', parseHistoryRows([{ _step: 1, acc: 0.5 }, { loss: Infinity }]));
+      await appendMetrics(
+        store,
+        actor,
+        p,
+        'hist',
+        parseHistoryRows([
+          { _step: 0, loss: 1 },
+          { _step: 1, loss: Number.NaN },
+        ]),
+      );
+      await appendMetrics(
+        store,
+        actor,
+        p,
+        'hist',
+        parseHistoryRows([{ _step: 1, acc: 0.5 }, { loss: Infinity }]),
+      );
       const rows = await readHistory(store, actor, 'ml', 'mnist', 'hist', {});
       expect(rows).toEqual([
         { _step: 0, loss: 1 },
         { _step: 1, loss: Number.NaN, acc: 0.5 },
         { _step: 2, loss: Infinity },
       ]);
-      const appended = (await events()).filter((e) => e.type === 'RUN_METRICS_APPENDED' && e.details.runId === 'hist');
+      const appended = (await events()).filter(
+        (e) => e.type === 'RUN_METRICS_APPENDED' && e.details.runId === 'hist',
+      );
       expect(appended.map((e) => [e.details.fromStep, e.details.toStep, e.details.count])).toEqual([
         [0, 1, 2],
         [1, 2, 2],
@@ -62,7 +98,12 @@ for (const { dialect, skip } of DIALECTS) {
 
     it('versions number v0, v1, … and `latest` follows; aliases move; tag events', async () => {
       const p = await getProject(store, actor, 'ml', 'mnist', 'project');
-      const a = await createArtifactVersion(store, actor, p, { collection: 'm', type: 'model', aliases: ['prod'], tags: ['x'] });
+      const a = await createArtifactVersion(store, actor, p, {
+        collection: 'm',
+        type: 'model',
+        aliases: ['prod'],
+        tags: ['x'],
+      });
       const b = await createArtifactVersion(store, actor, p, { collection: 'm', type: 'model' });
       expect([a.version, b.version]).toEqual(['v0', 'v1']);
       await changeArtifact(store, actor, p, 'm', 'v1', { kind: 'alias', alias: 'prod' });
@@ -74,7 +115,9 @@ for (const { dialect, skip } of DIALECTS) {
         ['v1', ['latest', 'prod'], []],
         ['v0', [], []],
       ]);
-      const types = (await events()).filter((e) => e.details.collection === 'm').map((e) => `${e.type}:${e.details.version}`);
+      const types = (await events())
+        .filter((e) => e.details.collection === 'm')
+        .map((e) => `${e.type}:${e.details.version}`);
       expect(types).toEqual([
         'CREATE_ARTIFACT:v0',
         'ADD_ARTIFACT_ALIAS:v0',
@@ -89,15 +132,32 @@ for (const { dialect, skip } of DIALECTS) {
       const p = await getProject(store, actor, 'ml', 'mnist', 'project');
       await createArtifactVersion(store, actor, p, { collection: 'clf', type: 'model' });
       const reg = await getProject(store, actor, 'ml', 'models', 'registry');
-      const link = await linkArtifact(store, actor, reg, 'classifier', { source: 'ml/mnist/clf:v0', aliases: ['production'] });
-      expect(link).toMatchObject({ version: 'v0', aliases: ['latest', 'production'], source: 'ml/mnist/clf:v0' });
-      await expect(linkArtifact(store, actor, reg, 'classifier', { source: 'ml/mnist/clf:v0' })).rejects.toMatchObject({
+      const link = await linkArtifact(store, actor, reg, 'classifier', {
+        source: 'ml/mnist/clf:v0',
+        aliases: ['production'],
+      });
+      expect(link).toMatchObject({
+        version: 'v0',
+        aliases: ['latest', 'production'],
+        source: 'ml/mnist/clf:v0',
+      });
+      await expect(
+        linkArtifact(store, actor, reg, 'classifier', { source: 'ml/mnist/clf:v0' }),
+      ).rejects.toMatchObject({
         status: 409,
       });
       await unlinkArtifact(store, actor, reg, 'classifier', 'v0');
       const regEvents = (await events()).filter((e) => e.details.project === 'models');
-      expect(regEvents.map((e) => e.type)).toEqual(['LINK_ARTIFACT', 'ADD_ARTIFACT_ALIAS', 'UNLINK_ARTIFACT']);
-      expect(regEvents[2].details).toMatchObject({ collection: 'classifier', version: 'v0', source: 'ml/mnist/clf:v0' });
+      expect(regEvents.map((e) => e.type)).toEqual([
+        'LINK_ARTIFACT',
+        'ADD_ARTIFACT_ALIAS',
+        'UNLINK_ARTIFACT',
+      ]);
+      expect(regEvents[2].details).toMatchObject({
+        collection: 'classifier',
+        version: 'v0',
+        source: 'ml/mnist/clf:v0',
+      });
     });
 
     it('event positions strictly increase', async () => {
@@ -110,19 +170,26 @@ for (const { dialect, skip } of DIALECTS) {
       const p = await getProject(store, actor, 'ml', 'mnist', 'project');
       const n = 40;
       const results = await Promise.all(
-        Array.from({ length: n }, () => createArtifactVersion(store, actor, p, { collection: 'par', type: 'dataset' })),
+        Array.from({ length: n }, () =>
+          createArtifactVersion(store, actor, p, { collection: 'par', type: 'dataset' }),
+        ),
       );
       const got = results.map((r) => Number(r.version.slice(1))).sort((a, b) => a - b);
       expect(got).toEqual(Array.from({ length: n }, (_, i) => i));
-      const creates = (await events()).filter((e) => e.type === 'CREATE_ARTIFACT' && e.details.collection === 'par');
+      const creates = (await events()).filter(
+        (e) => e.type === 'CREATE_ARTIFACT' && e.details.collection === 'par',
+      );
       expect(creates).toHaveLength(n);
     });
 
     it('parallel alias moves leave exactly one holder and one event per move', async () => {
       const p = await getProject(store, actor, 'ml', 'mnist', 'project');
-      for (let i = 0; i < 10; i++) await createArtifactVersion(store, actor, p, { collection: 'mv', type: 'model' });
+      for (let i = 0; i < 10; i++)
+        await createArtifactVersion(store, actor, p, { collection: 'mv', type: 'model' });
       const targets = Array.from({ length: 30 }, (_, i) => `v${i % 10}`);
-      await Promise.all(targets.map((v) => changeArtifact(store, actor, p, 'mv', v, { kind: 'alias', alias: 'champion' })));
+      await Promise.all(
+        targets.map((v) => changeArtifact(store, actor, p, 'mv', v, { kind: 'alias', alias: 'champion' })),
+      );
       const holders = await store.db
         .selectFrom('aliases')
         .innerJoin('collections', 'collections.id', 'aliases.collection_id')
@@ -131,9 +198,12 @@ for (const { dialect, skip } of DIALECTS) {
         .where('aliases.alias', '=', 'champion')
         .execute();
       expect(holders).toHaveLength(1);
-      const moves = (await events()).filter((e) => e.type === 'ADD_ARTIFACT_ALIAS' && e.details.collection === 'mv');
+      const moves = (await events()).filter(
+        (e) => e.type === 'ADD_ARTIFACT_ALIAS' && e.details.collection === 'mv',
+      );
       // Every event is a real move: consecutive events name different versions.
-      for (let i = 1; i < moves.length; i++) expect(moves[i].details.version).not.toBe(moves[i - 1].details.version);
+      for (let i = 1; i < moves.length; i++)
+        expect(moves[i].details.version).not.toBe(moves[i - 1].details.version);
       const last = moves[moves.length - 1].details.versionId;
       expect(holders[0].version_id).toBe(last);
     });

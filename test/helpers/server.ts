@@ -43,7 +43,17 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
   const launch = async () => {
     proc = spawn(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'serve', '--port', String(port), '--data-dir', dataDir, ...(opts.args ?? [])],
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'src/cli/index.ts'),
+        'serve',
+        '--port',
+        String(port),
+        '--data-dir',
+        dataDir,
+        ...(opts.args ?? []),
+      ],
       {
         cwd: ROOT,
         env: {
@@ -118,7 +128,11 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
 
 /** A small JSON client for tests. */
 export function client(url: string, apiKey: string) {
-  return async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return async function api(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: any }> {
     const res = await fetch(`${url}${path.startsWith('/api') ? '' : '/api/v1'}${path}`, {
       method,
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },

@@ -1,6 +1,12 @@
 import { Hono } from 'hono';
 import { AppError, ValidationError } from '../../model/errors.js';
-import { changeArtifact, createArtifactVersion, linkArtifact, listCollections, unlinkArtifact } from '../../tracking/artifacts.js';
+import {
+  changeArtifact,
+  createArtifactVersion,
+  linkArtifact,
+  listCollections,
+  unlinkArtifact,
+} from '../../tracking/artifacts.js';
 import type { Ctx } from '../../tracking/context.js';
 import { listTeamEvents } from '../../tracking/event-log.js';
 import { createProject, getProject, listProjects } from '../../tracking/projects.js';
@@ -28,7 +34,8 @@ export function trackingRoutes(ctx: Ctx) {
   });
 
   r.post('/users', async (c) => {
-    if (!isInstanceAdmin(actorOf(c))) throw new AppError(403, 'forbidden', 'only the instance admin creates users');
+    if (!isInstanceAdmin(actorOf(c)))
+      throw new AppError(403, 'forbidden', 'only the instance admin creates users');
     const body = await readJson(c);
     const { user, apiKey } = await createUser(ctx, body.username);
     return c.json({ username: user.username, apiKey }, 201);
@@ -46,7 +53,9 @@ export function trackingRoutes(ctx: Ctx) {
 
   r.get('/teams/:team/events', async (c) => {
     const { limit, cursor } = page(c);
-    return c.json(await listTeamEvents(ctx, actorOf(c), c.req.param('team'), c.req.query('after') ?? cursor, limit));
+    return c.json(
+      await listTeamEvents(ctx, actorOf(c), c.req.param('team'), c.req.query('after') ?? cursor, limit),
+    );
   });
 
   for (const [path, kind] of [
@@ -82,7 +91,9 @@ export function trackingRoutes(ctx: Ctx) {
     c.json({ names: await listMetricNames(ctx, actorOf(c), c.req.param('team'), c.req.param('project')) }),
   );
   r.get('/teams/:team/projects/:project/runs/:run', async (c) =>
-    c.json(await getRunView(ctx, actorOf(c), c.req.param('team'), c.req.param('project'), c.req.param('run'))),
+    c.json(
+      await getRunView(ctx, actorOf(c), c.req.param('team'), c.req.param('project'), c.req.param('run')),
+    ),
   );
   r.patch('/teams/:team/projects/:project/runs/:run', async (c) => {
     const body = await readJson(c);
@@ -122,7 +133,9 @@ export function trackingRoutes(ctx: Ctx) {
     const p = await project(c, actor);
     const body = await readJson(c);
     const { collection, version } = c.req.param();
-    return c.json(await changeArtifact(ctx, actor, p, collection, version, { kind: 'alias', alias: body.alias }));
+    return c.json(
+      await changeArtifact(ctx, actor, p, collection, version, { kind: 'alias', alias: body.alias }),
+    );
   });
   r.post('/teams/:team/projects/:project/artifacts/:collection/:version/tags', async (c) => {
     const actor = actorOf(c);

@@ -98,7 +98,11 @@ export function initial(dialect: 'sqlite' | 'postgres') {
         .addColumn('updated_at', ts, (c) => c.notNull())
         .addUniqueConstraint('runs_project_name', ['project_id', 'name'])
         .execute();
-      await db.schema.createIndex('runs_project_created').on('runs').columns(['project_id', 'created_at']).execute();
+      await db.schema
+        .createIndex('runs_project_created')
+        .on('runs')
+        .columns(['project_id', 'created_at'])
+        .execute();
       await db.schema
         .createTable('run_history')
         .addColumn('run_id', 'text', (c) => c.notNull())
@@ -127,7 +131,11 @@ export function initial(dialect: 'sqlite' | 'postgres') {
         .addColumn('details', 'text', (c) => c.notNull())
         .addColumn('created_at', ts, (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('events_team_position').on('events').columns(['team_id', 'position']).execute();
+      await db.schema
+        .createIndex('events_team_position')
+        .on('events')
+        .columns(['team_id', 'position'])
+        .execute();
       await db.schema
         .createTable('engine_cursors')
         .addColumn('name', 'text', (c) => c.primaryKey())

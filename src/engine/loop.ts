@@ -1,0 +1,151 @@
+import type { Logger } from 'pino';
+import { Counter, Histogram } from 'prom-client';
+import type { IntegrationRecord } from '../integrations/queries.js';
+import type { Store } from '../store/db.js';
+import { toLogEvent } from '../tracking/event-log.js';
+import { AutomationIndex } from './automation-index.js';
+import { decide, EventContext } from './decide.js';
+import { checkGuards, recordRunFired, recordSuppressed } from './guards.js';
+import { recordExecution } from './record.js';
+
+const CURSOR = 'engine';
+
+const eventsProcessed = new Counter({
+  name: 'tripline_engine_events_total',
+  help: 'Events the engine has processed',
+});
+const executionsCreated = new Counter({
+  name: 'tripline_engine_executions_total',
+  help: 'Executions created',
+});
+const suppressedTotal = new Counter({
+  name: 'tripline_engine_suppressed_total',
+  help: 'Firings suppressed by guards',
+});
+const lagSeconds = new Histogram({
+  name: 'tripline_engine_event_lag_seconds',
+  help: 'Time from an event being committed to its executions being recorded',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+});
+
+export interface EngineOptions {
+  logger: Logger;
+  batchSize?: number;
+  pollMs?: number;
+}
+
+export interface Engine {
+  /** Processes everything in the log now; resolves when caught up. */
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Consumes the event log from a durable cursor. Each batch is one transaction: executions, delivery
+ * jobs and the cursor advance commit together, so every event is matched exactly once, also across
+ * crashes. On PostgreSQL the cursor row is locked for the batch, so a second engine waits its turn.
+ */
+export function startEngine(store: Store, opts: EngineOptions): Engine {
+  const batchSize = opts.batchSize ?? 200;
+  const pollMs = opts.pollMs ?? 20;
+  const index = new AutomationIndex((id, err) =>
+    opts.logger.error(
+      { automationId: id, err: (err as Error).message },
+      'automation cannot be compiled; skipped',
+    ),
+  );
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | undefined;
+
+  async function processBatch(): Promise<number> {
+    return store.db.transaction().execute(async (trx) => {
+      let q = trx.selectFrom('engine_cursors').select('position').where('name', '=', CURSOR);
+      if (store.dialect === 'postgres') q = q.forUpdate();
+      let cursorRow = await q.executeTakeFirst();
+      if (!cursorRow) {
+        await trx
+          .insertInto('engine_cursors')
+          .values({ name: CURSOR, position: 0, updated_at: new Date().toISOString() })
+          .onConflict((oc) => oc.column('name').doNothing())
+          .execute();
+        cursorRow = await q.executeTakeFirstOrThrow();
+      }
+      const cursor = Number(cursorRow.position);
+      const rows = await trx
+        .selectFrom('events')
+        .selectAll()
+        .where('position', '>', cursor)
+        .orderBy('position')
+        .limit(batchSize)
+        .execute();
+      if (rows.length === 0) return 0;
+      await index.refresh(trx);
+      const integrations = new Map<string, IntegrationRecord | undefined>();
+      const now = new Date();
+      for (const row of rows) {
+        const event = toLogEvent(row);
+        const candidates = index.candidates(event);
+        if (candidates.length > 0) {
+          const ectx = new EventContext(trx, event);
+          for (const a of candidates) {
+            const firing = await decide(ectx, a);
+            if (!firing) continue;
+            const verdict = await checkGuards(trx, a, event.runId, now);
+            if (verdict === 'skip') continue;
+            if (verdict === 'suppress') {
+              await recordSuppressed(trx, a, now);
+              suppressedTotal.inc();
+              continue;
+            }
+            await recordExecution(trx, firing, now, integrations);
+            if (a.eventType.startsWith('RUN_METRIC') && event.runId)
+              await recordRunFired(trx, a, event.runId, now);
+            executionsCreated.inc();
+          }
+        }
+        lagSeconds.observe(Math.max(0, now.getTime() - Date.parse(event.createdAt)) / 1000);
+      }
+      const last = Number(rows[rows.length - 1].position);
+      await trx
+        .updateTable('engine_cursors')
+        .set({ position: last, updated_at: now.toISOString() })
+        .where('name', '=', CURSOR)
+        .execute();
+      eventsProcessed.inc(rows.length);
+      return rows.length;
+    });
+  }
+
+  async function tick() {
+    timer = undefined;
+    if (stopped) return;
+    let n = 0;
+    try {
+      running = processBatch();
+      n = await running;
+    } catch (err) {
+      opts.logger.error({ err }, 'engine batch failed; retrying');
+      n = 0;
+    } finally {
+      running = undefined;
+    }
+    if (!stopped) timer = setTimeout(tick, n > 0 ? 0 : pollMs);
+  }
+  timer = setTimeout(tick, 0);
+
+  return {
+    async drain() {
+      while (true) {
+        if (running) await running.catch(() => 0);
+        const n = await processBatch();
+        if (n === 0) return;
+      }
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (running) await running.catch(() => 0);
+    },
+  };
+}
