@@ -24,7 +24,10 @@ export interface RunningServer {
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Wires the stages for the configured role and starts listening. */
-export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger = pino({ level: config.logLevel }),
+): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const bootstrap = await bootstrapAdmin(store, config);

@@ -47,7 +47,10 @@ export function createApp(opts: AppOptions) {
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: (c) =>
-        c.json({ error: { code: 'payload_too_large', message: `body exceeds ${MAX_BODY_BYTES} bytes` } }, 413),
+        c.json(
+          { error: { code: 'payload_too_large', message: `body exceeds ${MAX_BODY_BYTES} bytes` } },
+          413,
+        ),
     }),
   );
 
