@@ -9,7 +9,11 @@ import { automationRoutes } from './api/rest/automations.js';
 import { wandbRoutes } from './api/wandb/index.js';
 import { type BootstrapResult, bootstrapAdmin } from './bootstrap.js';
 import type { Config } from './config.js';
+import { retryScale } from './delivery/schedule.js';
+import { type DeliveryWorker, startDeliveryWorker } from './delivery/worker.js';
 import { type Engine, startEngine } from './engine/loop.js';
+import { loadMasterKey } from './secrets/crypto.js';
+import type { Services } from './services.js';
 import { openStore, type Store } from './store/db.js';
 
 export interface RunningServer {
@@ -18,6 +22,7 @@ export interface RunningServer {
   logger: Logger;
   bootstrap: BootstrapResult;
   engine?: Engine;
+  services: Services;
   close(): Promise<void>;
 }
 
@@ -31,6 +36,8 @@ export async function startServer(
   mkdirSync(config.dataDir, { recursive: true });
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const bootstrap = await bootstrapAdmin(store, config);
+  const keyring = loadMasterKey({ dataDir: config.dataDir, env: process.env });
+  const services: Services = { store, keyring, config };
   const stops: Array<() => Promise<void>> = [];
 
   let url = '';
@@ -41,6 +48,7 @@ export async function startServer(
       webDist: join(root, 'web', 'dist'),
       v1: [automationRoutes],
       root: [wandbRoutes],
+      services,
     });
     const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
       const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -64,10 +72,25 @@ export async function startServer(
     stops.push(() => e.stop());
   }
 
+  let worker: DeliveryWorker | undefined;
+  if (config.role === 'all' || config.role === 'worker') {
+    worker = await startDeliveryWorker(store, {
+      logger,
+      keyring,
+      allowPrivate: config.allowPrivateTargets,
+      slackApiUrl: config.slackApiUrl,
+      publicUrl: config.publicUrl,
+      retryScale: retryScale(),
+    });
+    const w = worker;
+    stops.push(() => w.stop());
+  }
+
   return {
     url,
     store,
     engine,
+    services,
     logger,
     bootstrap,
     async close() {

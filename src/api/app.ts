@@ -6,6 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { register } from 'prom-client';
 import { AppError } from '../model/errors.js';
+import type { Services } from '../services.js';
 import type { Ctx } from '../tracking/context.js';
 import { requireAuth } from './auth.js';
 import type { Env } from './http.js';
@@ -19,8 +20,9 @@ export interface AppOptions {
   logger: Logger;
   webDist?: string;
   /** Extra route groups mounted under /api/v1 (automations, secrets, …) and at the root (W&B wire). */
-  v1?: Array<(ctx: Ctx) => Hono<Env>>;
-  root?: Array<(ctx: Ctx) => Hono<any>>;
+  v1?: Array<(ctx: Ctx, services: Services) => Hono<Env>>;
+  root?: Array<(ctx: Ctx, services: Services) => Hono<any>>;
+  services?: Services;
 }
 
 export function createApp(opts: AppOptions) {
@@ -65,9 +67,9 @@ export function createApp(opts: AppOptions) {
   const v1 = new Hono<Env>();
   v1.use('*', requireAuth(ctx));
   v1.route('/', trackingRoutes(ctx));
-  for (const group of opts.v1 ?? []) v1.route('/', group(ctx));
+  for (const group of opts.v1 ?? []) v1.route('/', group(ctx, opts.services!));
   app.route('/api/v1', v1);
-  for (const group of opts.root ?? []) app.route('/', group(ctx));
+  for (const group of opts.root ?? []) app.route('/', group(ctx, opts.services!));
   app.get('/api/openapi.json', (c) => c.json(openApiDocument(app.routes)));
   app.all('/api/*', (c) =>
     c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),

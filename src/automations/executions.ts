@@ -31,7 +31,13 @@ async function toViews(db: Kysely<DB>, rows: DB['executions'][]): Promise<Execut
         .execute()
     : [];
   return rows.map((r) => {
-    const action = parseJson<ExecutionView['action']>(r.action, { type: 'NO_OP', target: null });
+    const { template: _template, ...action } = parseJson<ExecutionView['action'] & { template?: unknown }>(
+      r.action,
+      {
+        type: 'NO_OP',
+        target: null,
+      },
+    );
     if (r.payload_masked !== null) action.payload = parseJson(r.payload_masked, r.payload_masked);
     return {
       id: r.id,

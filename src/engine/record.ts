@@ -76,6 +76,13 @@ export async function recordExecution(
         type: a.action.type,
         integrationId: a.action.integrationId ?? null,
         target: actionTarget(a.action.type, integration),
+        // The action as it was when it fired: later edits to the automation don't change this delivery.
+        template:
+          a.action.type === 'GENERIC_WEBHOOK'
+            ? { payload: a.action.payload }
+            : a.action.type === 'NOTIFICATION'
+              ? { title: a.action.title, message: a.action.message, severity: a.action.severity }
+              : undefined,
       }),
       payload_masked: payload,
       result: '{}',

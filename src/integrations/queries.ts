@@ -23,6 +23,7 @@ export interface IntegrationRecord {
   status: 'ok' | 'failing' | 'paused';
   statusReason: string | null;
   consecutiveFailures: number;
+  failingSince: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -37,6 +38,7 @@ export function toIntegration(r: DB['integrations']): IntegrationRecord {
     status: r.status,
     statusReason: r.status_reason,
     consecutiveFailures: r.consecutive_failures,
+    failingSince: r.failing_since,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

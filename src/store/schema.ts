@@ -156,6 +156,8 @@ export interface DB {
     status: 'ok' | 'failing' | 'paused';
     status_reason: string | null;
     consecutive_failures: number;
+    /** Start of the current run of failed attempts; null while healthy. */
+    failing_since: string | null;
     created_at: string;
     updated_at: string;
   };

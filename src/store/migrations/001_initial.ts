@@ -152,6 +152,7 @@ export function initial(dialect: 'sqlite' | 'postgres') {
         .addColumn('status', 'text', (c) => c.notNull())
         .addColumn('status_reason', 'text')
         .addColumn('consecutive_failures', 'integer', (c) => c.notNull())
+        .addColumn('failing_since', ts)
         .addColumn('created_at', ts, (c) => c.notNull())
         .addColumn('updated_at', ts, (c) => c.notNull())
         .addUniqueConstraint('integrations_team_name', ['team_id', 'name'])
