@@ -88,6 +88,8 @@ beforeAll(async () => {
     [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'web', '--logLevel', 'warn'],
     {
       cwd: ROOT,
+      // vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
+      env: { ...process.env, NODE_ENV: 'production' },
       stdio: 'inherit',
     },
   );
@@ -170,7 +172,7 @@ describe('web app against a real server', () => {
   });
 
   it('navigates team → project → runs, and deep links survive a reload', async () => {
-    await page.getByRole('link', { name: TEAM, exact: true }).first().click();
+    await page.getByRole('list').getByRole('link', { name: new RegExp(`^${TEAM}`) }).click();
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
     await page.getByRole('link', { name: 'models' }).waitFor();
     await shot('04-team');
@@ -319,7 +321,7 @@ describe('web app against a real server', () => {
     await page.getByRole('button', { name: 'Next: Action' }).click();
     await page.getByText('Enter a number.').waitFor();
     await page.getByLabel('Is', { exact: true }).selectOption('$gt');
-    await page.getByLabel('Threshold').fill('0.9');
+    await page.getByLabel('Threshold', { exact: true }).fill('0.9');
     await shot('16-form-metric');
     await page.getByRole('button', { name: 'Next: Action' }).click();
     await page.getByRole('radio', { name: /No-op/ }).check();

@@ -184,6 +184,9 @@ export type AutomationInput = {
   scope: Scope;
   event: { type: EventType; filter: unknown };
   action: Action;
+  /** Noise control: at most this many firings an hour, and a quiet time after each. */
+  rateLimitPerHour?: number;
+  cooldownSeconds?: number;
 };
 
 export type Automation = AutomationInput & {
@@ -204,7 +207,7 @@ export type Execution = {
   event: { type: string; details?: Record<string, unknown> };
   action: { type: string; target?: string | null; payload?: unknown };
   result?: { status?: number; body?: string; error?: string } | null;
-  attempts?: { at: string; status?: number; error?: string; durationMs?: number; body?: string }[];
+  attempts?: { at: string; status?: number; error?: string; durationMs?: number; responseExcerpt?: string }[];
 };
 
 export type TemplateVariable = { name: string; description: string };

@@ -87,6 +87,8 @@ export type FormState = {
   name: string;
   description: string;
   enabled: boolean;
+  rateLimit: string;
+  cooldown: string;
 };
 
 export const DEFAULT_PAYLOAD = `{
@@ -126,6 +128,8 @@ export function defaultForm(eventType: EventType): FormState {
     name: '',
     description: '',
     enabled: true,
+    rateLimit: '60',
+    cooldown: '0',
   };
 }
 
@@ -280,6 +284,8 @@ export function formFromAutomation(a: AutomationInput): FormState {
   s.name = a.name;
   s.description = a.description ?? '';
   s.enabled = a.enabled;
+  if (a.rateLimitPerHour !== undefined) s.rateLimit = String(a.rateLimitPerHour);
+  if (a.cooldownSeconds !== undefined) s.cooldown = String(a.cooldownSeconds);
   return s;
 }
 

@@ -71,7 +71,7 @@ function knownPaths(s: FormState): string[] {
     'action.message',
     'action.severity',
   );
-  p.push('action.payload', 'name', 'description');
+  p.push('action.payload', 'name', 'description', 'rateLimitPerHour', 'cooldownSeconds');
   return p;
 }
 
@@ -163,7 +163,11 @@ function validate(step: 1 | 2 | 3, s: FormState): Errors {
       if (p.error) e['action.payload'] = p.error;
     }
   }
-  if (step === 3 && !s.name.trim()) e.name = 'Give the automation a name.';
+  if (step === 3) {
+    if (!s.name.trim()) e.name = 'Give the automation a name.';
+    if (!/^\d+$/.test(s.rateLimit.trim())) e.rateLimitPerHour = 'A whole number of firings, 0 or more.';
+    if (!/^\d+$/.test(s.cooldown.trim())) e.cooldownSeconds = 'A whole number of seconds, 0 or more.';
+  }
   return e;
 }
 
@@ -286,6 +290,8 @@ function AutomationForm({ place, existing }: { place: Place; existing?: Automati
       scope,
       event: { type: state.eventType, filter: buildFilter(state) },
       action: buildAction(state, payload),
+      rateLimitPerHour: Number(state.rateLimit),
+      cooldownSeconds: Number(state.cooldown),
     });
   };
 
@@ -1019,6 +1025,41 @@ function NameStep({ state, set, err }: StepProps) {
         <input type="checkbox" checked={state.enabled} onChange={(e) => set('enabled', e.target.checked)} />
         Enabled — start watching for events as soon as it is saved
       </label>
+      <fieldset className="fieldset inner">
+        <legend>Noise control</legend>
+        <div className="grid-4">
+          <Field
+            label="At most, per hour"
+            error={err('rateLimitPerHour')}
+            help="Firings beyond this are counted as suppressed, not sent."
+          >
+            {(p) => (
+              <input
+                {...p}
+                type="number"
+                min={0}
+                value={state.rateLimit}
+                onChange={(e) => set('rateLimit', e.target.value)}
+              />
+            )}
+          </Field>
+          <Field
+            label="Cooldown (seconds)"
+            error={err('cooldownSeconds')}
+            help="Quiet time after each firing; 0 for none."
+          >
+            {(p) => (
+              <input
+                {...p}
+                type="number"
+                min={0}
+                value={state.cooldown}
+                onChange={(e) => set('cooldown', e.target.value)}
+              />
+            )}
+          </Field>
+        </div>
+      </fieldset>
     </Fieldset>
   );
 }

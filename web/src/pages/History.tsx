@@ -351,7 +351,8 @@ export function ExecutionDetail({ place, id }: { place: Place; id: string }) {
                               <span className="text-red">{a.error}</span>
                             ) : (
                               <span className="mono truncate block">
-                                {a.body ?? (i === x.attempts!.length - 1 ? (x.result?.body ?? '') : '')}
+                                {a.responseExcerpt ??
+                                  (i === x.attempts!.length - 1 ? (x.result?.body ?? '') : '')}
                               </span>
                             )}
                           </td>
