@@ -1,51 +1,7 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, ROOT, type ServerProcess, startServerProcess } from '../helpers/server.js';
+import { client, type ServerProcess, startServerProcess } from '../helpers/server.js';
 import { DIALECTS } from '../helpers/store.js';
-
-const FIXTURE = join(ROOT, 'test/wandb/fixtures/log-run.mjs');
-
-/** Runs the fixture with the real @wandb/sdk in its own process, as a user's script would run. */
-function logWithSdk(
-  server: ServerProcess,
-  opts: {
-    runId: string;
-    project: string;
-    entity?: string;
-    name?: string;
-    exitCode?: number;
-    steps?: number;
-    key?: string;
-  },
-) {
-  return new Promise<{ code: number | null; out: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [FIXTURE],
-      {
-        cwd: ROOT,
-        timeout: 60_000,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          WANDB_BASE_URL: server.url,
-          WANDB_API_KEY: opts.key ?? server.apiKey,
-          TRIPLINE_FIXTURE_RUN_ID: opts.runId,
-          TRIPLINE_FIXTURE_PROJECT: opts.project,
-          TRIPLINE_FIXTURE_ENTITY: opts.entity ?? '',
-          TRIPLINE_FIXTURE_NAME: opts.name ?? '',
-          TRIPLINE_FIXTURE_EXIT_CODE: String(opts.exitCode ?? 0),
-          TRIPLINE_FIXTURE_STEPS: String(opts.steps ?? 200),
-        },
-      },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, out: `${stdout}${stderr}` });
-      },
-    );
-  });
-}
+import { logWithSdk } from './sdk.js';
 
 for (const { dialect, skip } of DIALECTS) {
   describe.skipIf(skip)(`@wandb/sdk against Tripline on ${dialect}`, () => {
