@@ -6,6 +6,7 @@ import { serve } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { automationRoutes } from './api/rest/automations.js';
+import { settingsRoutes } from './api/rest/settings.js';
 import { wandbRoutes } from './api/wandb/index.js';
 import { type BootstrapResult, bootstrapAdmin } from './bootstrap.js';
 import type { Config } from './config.js';
@@ -46,7 +47,7 @@ export async function startServer(
       ctx: store,
       logger,
       webDist: join(root, 'web', 'dist'),
-      v1: [automationRoutes],
+      v1: [automationRoutes, settingsRoutes],
       root: [wandbRoutes],
       services,
     });
