@@ -157,6 +157,28 @@ export function trackingRoutes(ctx: Ctx) {
     const reg = await registry(c, actorOf(c));
     return c.json(await listCollections(ctx, reg, page(c)));
   });
+  r.post('/teams/:team/registries/:registry/collections/:collection/:version/aliases', async (c) => {
+    const actor = actorOf(c);
+    const reg = await registry(c, actor);
+    const body = await readJson(c);
+    const { collection, version } = c.req.param();
+    return c.json(
+      await changeArtifact(ctx, actor, reg, collection, version, { kind: 'alias', alias: body.alias }),
+    );
+  });
+  r.post('/teams/:team/registries/:registry/collections/:collection/:version/tags', async (c) => {
+    const actor = actorOf(c);
+    const reg = await registry(c, actor);
+    const body = await readJson(c);
+    const { collection, version } = c.req.param();
+    return c.json(await changeArtifact(ctx, actor, reg, collection, version, { kind: 'tag', tag: body.tag }));
+  });
+  r.delete('/teams/:team/registries/:registry/collections/:collection/:version/tags/:tag', async (c) => {
+    const actor = actorOf(c);
+    const reg = await registry(c, actor);
+    const { collection, version, tag } = c.req.param();
+    return c.json(await changeArtifact(ctx, actor, reg, collection, version, { kind: 'untag', tag }));
+  });
   r.post('/teams/:team/registries/:registry/collections/:collection/links', async (c) => {
     const actor = actorOf(c);
     const reg = await registry(c, actor);
