@@ -177,12 +177,12 @@ describe('web app against a real server', () => {
     await page.getByRole('link', { name: 'models' }).waitFor();
     await shot('04-team');
     await page.getByRole('link', { name: PROJECT }).click();
-    await page.getByRole('link', { name: 'baseline-1' }).waitFor();
+    await page.getByRole('link', { name: 'baseline-1', exact: true }).waitFor();
     await page.getByRole('row').filter({ hasText: 'baseline-1' }).getByText('FINISHED').waitFor();
     await shot('05-project-runs');
 
     await page.reload();
-    await page.getByRole('link', { name: 'baseline-1' }).waitFor();
+    await page.getByRole('link', { name: 'baseline-1', exact: true }).waitFor();
     expect(new URL(page.url()).pathname).toBe(`/teams/${TEAM}/projects/${PROJECT}`);
     await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: TEAM }).waitFor();
   });
@@ -198,7 +198,7 @@ describe('web app against a real server', () => {
 
     await page.getByLabel('New secret name').fill('WEBHOOK_TOKEN');
     await page.getByRole('button', { name: 'Add secret' }).click();
-    await page.getByRole('cell', { name: 'WEBHOOK_TOKEN' }).waitFor();
+    await page.getByRole('cell', { name: 'WEBHOOK_TOKEN', exact: true }).waitFor();
     await page.getByText('Its value will not be shown again').waitFor();
     expect(await page.content()).not.toContain(SECRET_VALUE);
   });
@@ -213,7 +213,7 @@ describe('web app against a real server', () => {
     await dialog.getByLabel('URL').fill(`${receiverUrl}/hook`);
     await dialog.getByLabel('Access token secret').selectOption('WEBHOOK_TOKEN');
     await dialog.getByRole('button', { name: 'Add integration' }).click();
-    await page.getByRole('cell', { name: 'test receiver' }).waitFor();
+    await page.getByRole('cell', { name: 'test receiver', exact: true }).waitFor();
     // The secret list now names its user.
     await page.getByText('Integration: test receiver').waitFor();
 
@@ -265,7 +265,7 @@ describe('web app against a real server', () => {
     await page.getByLabel('Name', { exact: true }).fill('run-failure-alert');
     await page.getByLabel('Description').fill('Tell the receiver when a run fails');
     await page.getByRole('button', { name: 'Create automation' }).click();
-    await page.getByRole('link', { name: 'run-failure-alert' }).waitFor();
+    await page.getByRole('link', { name: 'run-failure-alert', exact: true }).waitFor();
     await page.getByText('Run becomes FAILED').waitFor();
     await shot('12-automations');
   });
@@ -328,13 +328,13 @@ describe('web app against a real server', () => {
     await page.getByRole('button', { name: 'Next: Name' }).click();
     await expect(page.getByLabel('Name', { exact: true }).inputValue()).resolves.toBe('loss alert');
     await page.getByRole('button', { name: 'Create automation' }).click();
-    await page.getByRole('link', { name: 'loss alert' }).waitFor();
+    await page.getByRole('link', { name: 'loss alert', exact: true }).waitFor();
     await page.getByText('average(loss, last 5) > 0.9').waitFor();
   });
 
   it('searches, toggles, and deletes an automation after confirmation', async () => {
     await page.getByLabel('Search automations by name').fill('loss');
-    await expect.poll(() => page.getByRole('link', { name: 'run-failure-alert' }).count()).toBe(0);
+    await expect.poll(() => page.getByRole('link', { name: 'run-failure-alert', exact: true }).count()).toBe(0);
     await page.getByLabel('Search automations by name').fill('');
     await page.getByLabel('Sort by').selectOption('last');
 
@@ -354,12 +354,12 @@ describe('web app against a real server', () => {
     await confirm.getByText('will stop watching for events').waitFor();
     await shot('17-delete-confirm');
     await confirm.getByRole('button', { name: 'Cancel' }).click();
-    await page.getByRole('link', { name: 'loss alert' }).waitFor();
+    await page.getByRole('link', { name: 'loss alert', exact: true }).waitFor();
 
     await page.getByRole('button', { name: 'Delete loss alert' }).click();
     await confirm.getByRole('button', { name: 'Delete automation' }).click();
-    await expect.poll(() => page.getByRole('link', { name: 'loss alert' }).count()).toBe(0);
-    await page.getByRole('link', { name: 'run-failure-alert' }).waitFor();
+    await expect.poll(() => page.getByRole('link', { name: 'loss alert', exact: true }).count()).toBe(0);
+    await page.getByRole('link', { name: 'run-failure-alert', exact: true }).waitFor();
   });
 
   it('edits an automation and shows API errors next to the field they name', async () => {
@@ -392,7 +392,7 @@ describe('web app against a real server', () => {
   it('is usable on a narrow window and by keyboard', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/automations`);
-    await page.getByRole('link', { name: 'run-failure-alert' }).waitFor();
+    await page.getByRole('link', { name: 'run-failure-alert', exact: true }).waitFor();
     await shot('20-narrow-automations');
     await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/runs/${seededRunId}`);
     await page.locator('.uplot').first().waitFor();

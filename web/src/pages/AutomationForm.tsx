@@ -453,7 +453,7 @@ function EventStep({ place, state, set, err, allowed }: StepProps & { place: Pla
               />
               <span>
                 {EVENT_LABELS[e]}
-                <span className="mono small muted"> {e}</span>
+                <span className="mono small muted block">{e}</span>
               </span>
             </label>
           ))}

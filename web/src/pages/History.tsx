@@ -17,6 +17,14 @@ import {
   Time,
 } from '../ui.js';
 
+/** `runName` → `run name`, `metric_value` → `metric value`. */
+function humanKey(k: string): string {
+  return k
+    .replace(/_/g, ' ')
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase();
+}
+
 /** The most telling detail of an event, for the list: run name, metric, version, alias… */
 function eventSummary(e: Execution['event']): string {
   const d = e.details ?? {};
@@ -246,7 +254,9 @@ export function ExecutionDetail({ place, id }: { place: Place; id: string }) {
                     <tbody>
                       {Object.entries(x.event.details).map(([k, v]) => (
                         <tr key={k}>
-                          <th scope="row">{k}</th>
+                          <th scope="row" title={k}>
+                            {humanKey(k)}
+                          </th>
                           <td className="mono small">{formatValue(v)}</td>
                         </tr>
                       ))}

@@ -30,6 +30,13 @@ import { useIntegrations } from './Automations.js';
 
 const SECRET_NAME = /^[A-Za-z0-9_]+$/;
 
+/** A 409 "in use" answer lists the users in `error.details.usedBy`. */
+function usedByOf(err: unknown): Secret['usedBy'] | undefined {
+  if (!(err instanceof ApiError) || err.status !== 409) return undefined;
+  const details = err.body?.details as { usedBy?: Secret['usedBy'] } | undefined;
+  return details?.usedBy ?? (err.body?.usedBy as Secret['usedBy'] | undefined);
+}
+
 function useSecrets(team: string) {
   return useQuery({
     queryKey: ['secrets', team],
@@ -149,10 +156,7 @@ function SecretsSection({ team, canEdit }: { team: string; canEdit: boolean }) {
   };
   const apiErr = rotating ? { byField: {}, general: null } : fieldErrors(put.error, ['name', 'value']);
   // A 409 names the users of the secret; show them.
-  const conflictUsers =
-    remove.error instanceof ApiError
-      ? (remove.error.body?.usedBy as Secret['usedBy'] | undefined)
-      : undefined;
+  const conflictUsers = usedByOf(remove.error);
 
   return (
     <section aria-labelledby="secrets-h" className="settings-section">
@@ -393,14 +397,17 @@ function IntegrationsSection({
   const [testing, setTesting] = useState<Integration | null>(null);
   const [deleting, setDeleting] = useState<Integration | null>(null);
   const remove = useMutation({
-    mutationFn: (i: Integration) =>
-      api(`/teams/${enc(team)}/integrations/${enc(i.id)}`, { method: 'DELETE' }),
+    mutationFn: ({ i, force }: { i: Integration; force: boolean }) =>
+      api(`/teams/${enc(team)}/integrations/${enc(i.id)}${force ? '?force=true' : ''}`, { method: 'DELETE' }),
     onSuccess: () => {
       setDeleting(null);
       qc.invalidateQueries({ queryKey: ['integrations', team] });
       qc.invalidateQueries({ queryKey: ['secrets', team] });
+      qc.invalidateQueries({ queryKey: ['automations'] });
     },
   });
+  // A delete refused because automations use the integration names them; confirming again forces it.
+  const inUseBy = usedByOf(remove.error);
   const title = kind === 'webhook' ? 'Webhook integrations' : 'Slack integrations';
   const hId = `${kind}-h`;
 
@@ -512,13 +519,26 @@ function IntegrationsSection({
       <ConfirmDialog
         open={deleting !== null}
         title={`Delete integration ${deleting?.name ?? ''}?`}
-        confirmLabel="Delete integration"
+        confirmLabel={inUseBy ? 'Delete anyway and disable them' : 'Delete integration'}
         busy={remove.isPending}
-        error={remove.error}
+        error={inUseBy ? undefined : remove.error}
         onClose={() => setDeleting(null)}
-        onConfirm={() => deleting && remove.mutate(deleting)}
+        onConfirm={() => deleting && remove.mutate({ i: deleting, force: !!inUseBy })}
       >
-        <p>Automations that use it will fail to deliver until you point them at another integration.</p>
+        {inUseBy ? (
+          <>
+            <p className="text-red">These automations use it; deleting it disables them:</p>
+            <ul>
+              {inUseBy.map((u) => (
+                <li key={u.id}>
+                  <strong>{u.name}</strong>
+                </li>
+              ))}
+            </ul>
+          </>
+        ) : (
+          <p>This cannot be undone. Tripline checks first whether any automation still uses it.</p>
+        )}
       </ConfirmDialog>
     </section>
   );
