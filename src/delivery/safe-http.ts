@@ -122,7 +122,11 @@ function effectiveAddress(addr: Address): Address {
   if (addr.kind() === 'ipv6') {
     const v6 = addr as ipaddr.IPv6;
     if (v6.isIPv4MappedAddress()) return v6.toIPv4Address();
-    if (v6.range() === 'rfc6052') return ipaddr.fromByteArray(v6.toByteArray().slice(12));
+    // Only the well-known 64:ff9b::/96 puts the IPv4 address in the last 32 bits; the local-use
+    // 64:ff9b:1::/48 depends on local configuration, so it stays IPv6 and is refused as special.
+    if (v6.range() === 'rfc6052' && v6.parts.slice(2, 6).every((p) => p === 0)) {
+      return ipaddr.fromByteArray(v6.toByteArray().slice(12));
+    }
   }
   return addr;
 }
@@ -194,7 +198,8 @@ export function createTargetPolicy(allowPrivate: string[] = []): TargetPolicy {
       return undefined;
     },
     checkAddress(address, hostname) {
-      const raw = ipaddr.parse(address);
+      // A zone index (fe80::1%eth0) says which interface, not which address.
+      const raw = ipaddr.parse(address.replace(/%.*$/, ''));
       const addr = effectiveAddress(raw);
       const shown = raw === addr ? address : `${address} (${addr.toString()})`;
       const subject =

@@ -291,6 +291,8 @@ describe('target policy', () => {
     for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '64:ff9b::808:808']) {
       expect(policy.checkAddress(address)).toBeUndefined();
     }
+    expect(policy.checkAddress('64:ff9b:1::a00:1')).toMatch(/special-purpose/);
+    expect(policy.checkAddress('fe80::1%eth0')).toMatch(/link-local/);
   });
 
   it('reads the allow-list from the environment value and rejects nonsense', () => {
