@@ -371,6 +371,14 @@ describe('web app against a real server', () => {
     );
     await page.getByRole('button', { name: 'Next: Name' }).click();
     await page.getByLabel('Description').fill('Edited from the browser test');
+    // The server's limit (not checked in the browser) comes back as {"error":{"field":"rateLimitPerHour"}}.
+    await page.getByLabel('At most, per hour').fill('5000000');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    const rate = page.locator('.field').filter({ has: page.getByLabel('At most, per hour') });
+    await rate.getByRole('alert').waitFor();
+    expect(await rate.getByRole('alert').textContent()).toContain('rateLimitPerHour');
+    await shot('17b-form-api-error');
+    await page.getByLabel('At most, per hour').fill('30');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.getByText('Edited from the browser test').waitFor();
   });

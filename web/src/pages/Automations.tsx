@@ -96,7 +96,7 @@ export function AutomationsTab({ place }: { place: Place }) {
             <Empty title={`No automation matches “${search}”`}>Try a shorter search.</Empty>
           ) : (
             <div className="table-wrap">
-              <table className="table">
+              <table className="table stacked">
                 <caption className="sr-only">Automations</caption>
                 <thead>
                   <tr>
@@ -113,18 +113,18 @@ export function AutomationsTab({ place }: { place: Place }) {
                 <tbody>
                   {shown.map((a) => (
                     <tr key={a.id}>
-                      <td>
+                      <td data-label="Name">
                         <Link to={`${base}/automations/${enc(a.id)}`} className="strong">
                           {a.name}
                         </Link>
                         {a.description && <div className="muted small">{a.description}</div>}
                       </td>
-                      <td>
+                      <td data-label="Event">
                         <div className="small muted">{EVENT_LABELS[a.event.type] ?? a.event.type}</div>
                         <div className="mono small">{describeEvent(a)}</div>
                       </td>
-                      <td>{describeAction(a.action, integrations.data)}</td>
-                      <td>
+                      <td data-label="Action">{describeAction(a.action, integrations.data)}</td>
+                      <td data-label="Enabled">
                         <label className="switch">
                           <input
                             type="checkbox"
@@ -138,7 +138,7 @@ export function AutomationsTab({ place }: { place: Place }) {
                           <span aria-hidden="true" />
                         </label>
                       </td>
-                      <td>
+                      <td data-label="Last triggered">
                         {a.lastExecutionAt ? (
                           <Link
                             to={`${base}/history?automation=${enc(a.id)}`}

@@ -103,7 +103,7 @@ export function HistoryTab({ place }: { place: Place }) {
       ) : (
         <>
           <div className="table-wrap">
-            <table className="table">
+            <table className="table stacked">
               <caption className="sr-only">Executions, newest first</caption>
               <thead>
                 <tr>
@@ -124,7 +124,7 @@ export function HistoryTab({ place }: { place: Place }) {
                       navigate(`${base}/history/${enc(x.id)}`);
                     }}
                   >
-                    <td>
+                    <td data-label="Time">
                       <Link
                         to={`${base}/history/${enc(x.id)}`}
                         aria-label={`Execution at ${absoluteTime(x.triggeredAt)}`}
@@ -132,18 +132,18 @@ export function HistoryTab({ place }: { place: Place }) {
                         <Time iso={x.triggeredAt} />
                       </Link>
                     </td>
-                    <td>{x.automationName}</td>
-                    <td>
+                    <td data-label="Automation">{x.automationName}</td>
+                    <td data-label="Event">
                       <div className="small muted">
                         {EVENT_LABELS[x.event.type as keyof typeof EVENT_LABELS] ?? x.event.type}
                       </div>
                       <div className="small">{eventSummary(x.event)}</div>
                     </td>
-                    <td>
+                    <td data-label="Action">
                       {ACTION_LABELS[x.action.type as keyof typeof ACTION_LABELS] ?? x.action.type}
                       {x.action.target && <div className="small muted mono truncate">{x.action.target}</div>}
                     </td>
-                    <td>
+                    <td data-label="State">
                       <StateBadge state={x.state} />
                     </td>
                   </tr>

@@ -67,7 +67,7 @@ function RunsTab({ place }: { place: Place }) {
           </Empty>
         ) : (
           <div className="table-wrap">
-            <table className="table">
+            <table className="table stacked">
               <caption className="sr-only">Runs of {place.name}</caption>
               <thead>
                 <tr>
@@ -85,21 +85,21 @@ function RunsTab({ place }: { place: Place }) {
               <tbody>
                 {items.map((r) => (
                   <tr key={r.id}>
-                    <td>
+                    <td data-label="Run">
                       <Link to={`${placeBase(place)}/runs/${enc(r.id)}`}>{r.displayName || r.id}</Link>
                       {r.displayName && r.displayName !== r.id && (
                         <div className="muted small mono">{r.id}</div>
                       )}
                     </td>
-                    <td>
+                    <td data-label="State">
                       <StateBadge state={r.state} />
                     </td>
-                    <td>{r.author}</td>
-                    <td>
+                    <td data-label="Author">{r.author}</td>
+                    <td data-label="Started">
                       <Time iso={r.createdAt} />
                     </td>
                     {columns.map((c) => (
-                      <td key={c} className="num mono">
+                      <td key={c} data-label={c} className="num mono">
                         {formatValue(r.summary?.[c])}
                       </td>
                     ))}
