@@ -31,3 +31,12 @@ export function classifyStatus(status: number): { ok: boolean; retryable: boolea
     return { ok: false, retryable: true };
   return { ok: false, retryable: false };
 }
+
+/** Retry-After is either delay-seconds or an HTTP date; returns seconds from `now`. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}

@@ -8,8 +8,10 @@
  *   That URL is operator configuration, not user input, so it does not go through the SSRF guard.
  * - incoming-webhook URL: a user-supplied URL, so it goes through the safe HTTP client.
  */
+
 import { LogLevel, WebClient } from '@slack/web-api';
 import { type SafeHttp, SafeHttpError } from '../../delivery/safe-http.js';
+import { parseRetryAfter } from '../outcome.js';
 import type { SlackMessage } from './message.js';
 
 export const DEFAULT_SLACK_API_URL = 'https://slack.com/api/';
@@ -175,15 +177,8 @@ function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
-/** Retry-After is either delay-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text);
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
-}
-
 function excerpt(text: string, max = 1000): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
+
+export { parseRetryAfter };

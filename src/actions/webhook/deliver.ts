@@ -1,7 +1,7 @@
 import type { SafeHttp } from '../../delivery/safe-http.js';
 import { SafeHttpError } from '../../delivery/safe-http.js';
 import type { IntegrationRecord } from '../../integrations/queries.js';
-import { type AttemptOutcome, classifyStatus, type DeliveryJob } from '../outcome.js';
+import { type AttemptOutcome, classifyStatus, type DeliveryJob, parseRetryAfter } from '../outcome.js';
 import { renderTemplate } from '../template.js';
 import { templateVariables } from '../variables.js';
 import { buildWebhookRequest } from './request.js';
@@ -45,7 +45,7 @@ export async function deliverWebhook(
         : res.status >= 300 && res.status < 400
           ? `redirect (${res.status}) not followed`
           : `HTTP ${res.status}`,
-      retryAfterS: retryAfter === undefined ? undefined : parseRetryAfterHeader(retryAfter),
+      retryAfterS: retryAfter === undefined ? undefined : parseRetryAfter(retryAfter),
       payloadMasked: rendered.masked,
     };
   } catch (err) {
@@ -59,11 +59,4 @@ export async function deliverWebhook(
       payloadMasked: rendered.masked,
     };
   }
-}
-
-export function parseRetryAfterHeader(v: string): number | undefined {
-  const s = Number(v);
-  if (Number.isFinite(s) && s >= 0) return s;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, (at - Date.now()) / 1000);
 }
