@@ -4,6 +4,7 @@ import type { Actor, Ctx } from '../../tracking/context.js';
 import { getProject } from '../../tracking/projects.js';
 import { listTeamsOf } from '../../tracking/teams.js';
 import {
+  DEFAULT_PROJECT,
   findWandbRun,
   type UpsertBucketInput,
   upsertWandbRun,
@@ -217,7 +218,7 @@ const rootValue = {
 
 async function findProject(args: { name?: string | null; entityName?: string | null }, g: GraphQLContext) {
   const entity = args.entityName || g.actor.username;
-  const name = args.name || 'uncategorized';
+  const name = args.name || DEFAULT_PROJECT;
   // The same access rules as the REST API: a team the caller is not in looks like no project.
   try {
     const p = await getProject(g.ctx, g.actor, entity, name, 'project');
