@@ -172,7 +172,10 @@ describe('web app against a real server', () => {
   });
 
   it('navigates team → project → runs, and deep links survive a reload', async () => {
-    await page.getByRole('list').getByRole('link', { name: new RegExp(`^${TEAM}`) }).click();
+    await page
+      .getByRole('list')
+      .getByRole('link', { name: new RegExp(`^${TEAM}`) })
+      .click();
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
     await page.getByRole('link', { name: 'models' }).waitFor();
     await shot('04-team');
@@ -227,6 +230,38 @@ describe('web app against a real server', () => {
     expect(hit?.headers.authorization).toBe(`Bearer ${SECRET_VALUE}`);
     await test.getByRole('button', { name: 'Close' }).click();
     await shot('08-settings');
+  });
+
+  it('adds a Slack integration, rotates a secret, and names its users before deleting it', async () => {
+    await page.getByLabel('New secret name').fill('SLACK_BOT_TOKEN');
+    await page.getByLabel('Value', { exact: true }).fill('xoxb-not-real');
+    await page.getByRole('button', { name: 'Add secret' }).click();
+    await page.getByRole('cell', { name: 'SLACK_BOT_TOKEN', exact: true }).waitFor();
+
+    await page.getByRole('button', { name: 'Add Slack' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add Slack integration' });
+    await dialog.getByLabel('Name').fill('ml alerts');
+    await dialog.getByRole('button', { name: 'Add integration' }).click();
+    await dialog.getByText('Enter the channel').waitFor();
+    await dialog.getByLabel('Channel', { exact: true }).fill('#ml-alerts');
+    await dialog.getByLabel('Bot token secret').selectOption('SLACK_BOT_TOKEN');
+    await dialog.getByRole('button', { name: 'Add integration' }).click();
+    await page.getByRole('cell', { name: '#ml-alerts', exact: true }).waitFor();
+
+    await page.getByRole('button', { name: 'Rotate SLACK_BOT_TOKEN' }).click();
+    const rotate = page.getByRole('dialog', { name: 'Rotate SLACK_BOT_TOKEN' });
+    await rotate.getByText('Integration: ml alerts').waitFor();
+    await rotate.getByLabel('New value').fill('xoxb-rotated');
+    await rotate.getByRole('button', { name: 'Save new value' }).click();
+    await rotate.waitFor({ state: 'hidden' });
+
+    await page.getByRole('button', { name: 'Delete WEBHOOK_TOKEN' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete secret WEBHOOK_TOKEN?' });
+    await confirm.getByText('This secret is in use').waitFor();
+    await confirm.getByText('test receiver').waitFor();
+    await shot('08b-secret-in-use');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    expect(await page.content()).not.toContain('xoxb-');
   });
 
   it('creates a RUN_STATE FAILED webhook automation through the form', async () => {
@@ -334,7 +369,9 @@ describe('web app against a real server', () => {
 
   it('searches, toggles, and deletes an automation after confirmation', async () => {
     await page.getByLabel('Search automations by name').fill('loss');
-    await expect.poll(() => page.getByRole('link', { name: 'run-failure-alert', exact: true }).count()).toBe(0);
+    await expect
+      .poll(() => page.getByRole('link', { name: 'run-failure-alert', exact: true }).count())
+      .toBe(0);
     await page.getByLabel('Search automations by name').fill('');
     await page.getByLabel('Sort by').selectOption('last');
 

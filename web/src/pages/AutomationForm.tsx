@@ -75,6 +75,37 @@ function knownPaths(s: FormState): string[] {
   return p;
 }
 
+/** The end of the error path each form field answers for. */
+const ERROR_PATH_OF: Partial<Record<keyof FormState, string>> = {
+  collection: 'scope.collection',
+  pattern: 'event.filter',
+  runName: 'run_filter',
+  user: 'run_filter.username',
+  states: 'run_state_filter',
+  metric: '.name',
+  agg: 'agg_op',
+  window: 'threshold_filter.window_size',
+  cmp: 'cmp_op',
+  threshold: 'threshold_filter.threshold',
+  currentWindow: 'current_window_size',
+  priorWindow: 'prior_window_size',
+  changeType: 'change_type',
+  changeDir: 'change_filter.change_dir',
+  changeAmount: 'change_amount',
+  zWindow: 'zscore_filter.window_size',
+  zThreshold: 'zscore_filter.threshold',
+  zDir: 'zscore_filter.change_dir',
+  integrationId: 'action.integrationId',
+  title: 'action.title',
+  message: 'action.message',
+  severity: 'action.severity',
+  payloadText: 'action.payload',
+  name: 'name',
+  description: 'description',
+  rateLimit: 'rateLimitPerHour',
+  cooldown: 'cooldownSeconds',
+};
+
 /** The known path an API field belongs to: the longest one that is a prefix of it. */
 function claimPath(field: string, paths: string[]): string | null {
   let best: string | null = null;
@@ -218,10 +249,16 @@ function AutomationForm({ place, existing }: { place: Place; existing?: Automati
   const [step, setStep] = useState<1 | 2 | 3>(1);
   const [errors, setErrors] = useState<Errors>({});
   const [general, setGeneral] = useState<string | null>(null);
-  const set = useCallback(
-    <K extends keyof FormState>(k: K, v: FormState[K]) => setState((s) => ({ ...s, [k]: v })),
-    [],
-  );
+  const set = useCallback(<K extends keyof FormState>(k: K, v: FormState[K]) => {
+    setState((s) => ({ ...s, [k]: v }));
+    // Editing a control clears the error shown next to it.
+    const suffix = ERROR_PATH_OF[k];
+    if (suffix)
+      setErrors((e) => {
+        const left = Object.fromEntries(Object.entries(e).filter(([p]) => !p.endsWith(suffix)));
+        return Object.keys(left).length === Object.keys(e).length ? e : left;
+      });
+  }, []);
 
   const scope = buildScope(baseScope, state);
   const allowed = eventsForScope(scope);
