@@ -12,6 +12,19 @@ export interface Config {
   logLevel: string;
   /** Which stages this process runs: all (default), or only the API, engine or delivery worker. */
   role: 'all' | 'api' | 'engine' | 'worker';
+  /** Whole-request deadline for outbound webhooks and Slack (TRIPLINE_WEBHOOK_TIMEOUT_MS, default 10 s). */
+  webhookTimeoutMs: number;
+  /** How long a claimed delivery is held before another worker may take it (TRIPLINE_DELIVERY_LEASE_MS, default 30 s). */
+  deliveryLeaseMs: number;
+}
+
+function positiveMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v <= 0)
+    throw new Error(`${name} must be a positive number of milliseconds (got "${raw}")`);
+  return v;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
@@ -38,5 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     publicUrl: env.TRIPLINE_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     logLevel: env.TRIPLINE_LOG_LEVEL ?? 'info',
     role,
+    webhookTimeoutMs: positiveMs(env, 'TRIPLINE_WEBHOOK_TIMEOUT_MS', 10_000),
+    deliveryLeaseMs: positiveMs(env, 'TRIPLINE_DELIVERY_LEASE_MS', 30_000),
   };
 }

@@ -82,6 +82,8 @@ export async function startServer(
       slackApiUrl: config.slackApiUrl,
       publicUrl: config.publicUrl,
       retryScale: retryScale(),
+      timeoutMs: config.webhookTimeoutMs,
+      leaseMs: config.deliveryLeaseMs,
     });
     const w = worker;
     stops.push(() => w.stop());

@@ -51,6 +51,8 @@ export interface WorkerOptions {
   concurrency?: number;
   pollMs?: number;
   leaseMs?: number;
+  /** Whole-request deadline of one send (default 10 s). */
+  timeoutMs?: number;
   /** Test seam: the HTTP client for webhooks and Slack incoming webhooks. */
   http?: SafeHttp;
 }
@@ -68,7 +70,8 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
   const concurrency = opts.concurrency ?? 16;
   const pollMs = opts.pollMs ?? 20;
   const leaseMs = opts.leaseMs ?? 30_000;
-  const http = opts.http ?? createSafeHttp({ allowPrivate: opts.allowPrivate });
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const http = opts.http ?? createSafeHttp({ allowPrivate: opts.allowPrivate, timeoutMs });
   const slackNext = new Map<string, number>();
   // With SQLite this process is the only worker: leases left by a crashed run can be taken back now.
   if (store.dialect === 'sqlite') await releaseAllLeases(store);
@@ -184,6 +187,7 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
       http,
       apiUrl: opts.slackApiUrl,
       publicUrl: opts.publicUrl,
+      timeoutMs,
     });
   }
 

@@ -269,7 +269,8 @@ export async function testIntegration(
             severity: 'INFO',
           },
   };
-  const http = createSafeHttp({ allowPrivate: s.config.allowPrivateTargets });
+  const timeoutMs = s.config.webhookTimeoutMs;
+  const http = createSafeHttp({ allowPrivate: s.config.allowPrivateTargets, timeoutMs });
   let o: AttemptOutcome;
   try {
     o =
@@ -279,6 +280,7 @@ export async function testIntegration(
             http,
             apiUrl: s.config.slackApiUrl,
             publicUrl: s.config.publicUrl,
+            timeoutMs,
           });
   } finally {
     await http.close();

@@ -21,7 +21,7 @@ export async function deliverSlack(
   job: DeliveryJob,
   integration: IntegrationRecord,
   secrets: Record<string, string>,
-  opts: { http: SafeHttp; apiUrl: string; publicUrl: string },
+  opts: { http: SafeHttp; apiUrl: string; publicUrl: string; timeoutMs?: number },
 ): Promise<AttemptOutcome> {
   const vars = templateVariables(job.eventType, job.details);
   const event: SlackEventFields = { event_type: job.eventType };
@@ -50,6 +50,7 @@ export async function deliverSlack(
             token: secrets[c.botTokenSecret!],
             channel: c.channel!,
             message,
+            timeoutMs: opts.timeoutMs,
           });
   return {
     ok: result.ok,
