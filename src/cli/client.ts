@@ -224,5 +224,76 @@ export function clientCommands(): Command[] {
     print(opts, res, `linked ${source} as ${target}:${res.version}`);
   });
 
-  return [user, team, project, registry, run, artifact];
+  const automation = new Command('automation').description('list automations and their history');
+  const stateColor = (st: string) =>
+    st === 'FINISHED' ? pc.green(st) : st === 'FAILED' ? pc.red(st) : pc.yellow(st);
+  withConnection(
+    automation
+      .command('list <team>')
+      .description("list a team's automations")
+      .option('--project <project>', 'only this project')
+      .option('--registry <registry>', 'only this registry'),
+  ).action(async (t, opts) => {
+    const q = new URLSearchParams({ team: t });
+    if (opts.project) q.set('project', opts.project);
+    if (opts.registry) q.set('registry', opts.registry);
+    const res = await call(opts, 'GET', `/automations?${q}`);
+    const table = new Table({
+      head: ['id', 'name', 'event', 'action', 'enabled', 'last fired', 'suppressed'],
+    });
+    for (const a of res.items) {
+      table.push([
+        a.id.slice(0, 8),
+        a.name,
+        a.event.type,
+        a.action.type,
+        a.enabled ? pc.green('yes') : pc.dim('no'),
+        a.lastExecutionAt ?? pc.dim('never'),
+        a.suppressedCount,
+      ]);
+    }
+    print(
+      opts,
+      res,
+      res.items.length
+        ? table.toString()
+        : 'no automations yet: create one in the web UI or with POST /api/v1/automations',
+    );
+  });
+  withConnection(
+    automation
+      .command('history <team>')
+      .description('executions, newest first')
+      .option('--automation <id>', 'only this automation (full id)')
+      .option('--project <project>', 'only this project')
+      .option('--limit <n>', 'how many', '20'),
+  ).action(async (t, opts) => {
+    const limit = encodeURIComponent(opts.limit);
+    const res = opts.automation
+      ? await call(
+          opts,
+          'GET',
+          `/automations/${encodeURIComponent(opts.automation)}/executions?limit=${limit}`,
+        )
+      : await call(
+          opts,
+          'GET',
+          `/teams/${encodeURIComponent(t)}/executions?limit=${limit}${opts.project ? `&project=${encodeURIComponent(opts.project)}` : ''}`,
+        );
+    const table = new Table({ head: ['time', 'automation', 'event', 'action', 'state', 'result'] });
+    for (const e of res.items) {
+      const result = e.result.error ?? (e.result.status ? `HTTP ${e.result.status}` : '');
+      table.push([
+        e.triggeredAt,
+        e.automationName,
+        e.event.type,
+        e.action.target ?? e.action.type,
+        stateColor(e.state),
+        result,
+      ]);
+    }
+    print(opts, res, res.items.length ? table.toString() : 'no executions yet');
+  });
+
+  return [user, team, project, registry, run, artifact, automation];
 }
