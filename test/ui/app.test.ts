@@ -255,6 +255,20 @@ describe('web app against a real server', () => {
     await rotate.getByRole('button', { name: 'Save new value' }).click();
     await rotate.waitFor({ state: 'hidden' });
 
+    // Editing a webhook integration keeps its secrets unless changed.
+    await page.getByRole('button', { name: 'Edit test receiver' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit webhook integration' });
+    await expect(edit.getByLabel('Access token secret').inputValue()).resolves.toBe('WEBHOOK_TOKEN');
+    await edit.getByLabel('Signing secret').selectOption('SLACK_BOT_TOKEN');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.getByText('signing: SLACK_BOT_TOKEN').waitFor();
+    await page.getByRole('button', { name: 'Edit test receiver' }).click();
+    await edit.getByLabel('Signing secret').selectOption('');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await expect.poll(() => page.getByText('signing: SLACK_BOT_TOKEN').count()).toBe(0);
+
     await page.getByRole('button', { name: 'Delete WEBHOOK_TOKEN' }).click();
     const confirm = page.getByRole('dialog', { name: 'Delete secret WEBHOOK_TOKEN?' });
     await confirm.getByText('This secret is in use').waitFor();
