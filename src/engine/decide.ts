@@ -5,12 +5,11 @@ import type { DB } from '../store/schema.js';
 import type { CompiledAutomation } from './automation-index.js';
 import { matchesArtifactFilter, matchesRunFilter } from './conditions/filter.js';
 import {
-  evaluateChange,
-  evaluateThreshold,
+  evaluateChangeAt,
+  evaluateThresholdAt,
   evaluateZScore,
   historyLength,
   type MetricFilter,
-  MetricSeriesWindow,
 } from './conditions/metric.js';
 import { comparisonValues, RunMetricData } from './metric-data.js';
 
@@ -123,18 +122,22 @@ async function decideMetric(ctx: EventContext, a: CompiledAutomation): Promise<F
     }
     return null;
   }
-  // Evaluated at every logged point in step order, from the values logged before the batch.
+  // Evaluated at every logged point in step order, from the values logged before the batch: the
+  // window at a point is the last k values of prior + points up to it, however the points were batched.
   const k = historyLength(filter);
-  const window = new MetricSeriesWindow(k, await data.priorValues(metric, k));
-  for (const p of points) {
-    window.push(p.value);
-    const values = window.values();
+  const prior = await data.priorValues(metric, k);
+  const series = prior.slice(-k);
+  for (const p of points) series.push(p.value);
+  const offset = series.length - points.length;
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i];
+    const end = offset + i + 1;
     if (a.threshold) {
-      const r = evaluateThreshold(values, a.threshold);
+      const r = evaluateThresholdAt(series, end, a.threshold);
       if (r.fired)
         return { automation: a, event: e, details: { ...base, metricValue: num(r.value), step: p.step } };
     } else if (a.change) {
-      const r = evaluateChange(values, a.change);
+      const r = evaluateChangeAt(series, end, a.change);
       if (r.fired) {
         return {
           automation: a,

@@ -11,13 +11,16 @@ export interface Point {
 type Table = 'history' | 'system';
 
 /**
- * Reads a run's metric points for one METRICS_APPENDED event. Rows of the batch are parsed once
- * and shared by every automation watching the run; prior values are fetched per metric, only as
- * many as the largest window needs.
+ * Reads a run's metric points for one METRICS_APPENDED event. Rows of the batch, and the rows
+ * before it, are parsed once and shared by every automation watching the run; rows before the
+ * batch are read back only as far as the largest window needs.
  */
 export class RunMetricData {
   private rows?: Array<{ step: number; data: Record<string, unknown> }>;
-  private readonly prior = new Map<string, number[]>();
+  private readonly prior = new Map<string, { values: number[]; exhausted: boolean }>();
+  /** Rows logged before the batch, newest first, as far back as any metric has needed so far. */
+  private readonly before: Array<{ step: number; data: Record<string, unknown> }> = [];
+  private beforeDone = false;
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -68,33 +71,45 @@ export class RunMetricData {
   /** Up to `k` values of the metric logged before the batch, oldest first. */
   async priorValues(metric: string, k: number): Promise<number[]> {
     const cached = this.prior.get(metric);
-    if (cached && cached.length >= k) return cached.slice(-k);
-    const values: number[] = [];
+    if (cached && (cached.values.length >= k || cached.exhausted)) return cached.values.slice(-k);
+    // Walk back over the rows before the batch (newest first). The rows are read and parsed once per
+    // event and shared by every metric; a sparse metric may need more rows than values.
+    const newestFirst: number[] = [];
+    let i = 0;
+    let exhausted = false;
+    while (newestFirst.length < k) {
+      if (i >= this.before.length && !(await this.readMoreBefore(Math.max(64, k - newestFirst.length)))) {
+        exhausted = true;
+        break;
+      }
+      for (; i < this.before.length && newestFirst.length < k; i++) {
+        const v = coerceMetricValue(this.before[i].data[metric]);
+        if (v !== undefined) newestFirst.push(v);
+      }
+    }
+    const values = newestFirst.reverse();
+    this.prior.set(metric, { values, exhausted });
+    return values;
+  }
+
+  /** Reads up to `n` more rows before the batch into `before`; false when there are none left. */
+  private async readMoreBefore(n: number): Promise<boolean> {
+    if (this.beforeDone) return false;
     const col = this.table === 'history' ? 'step' : 'seq';
     const tableName = this.table === 'history' ? 'run_history' : 'run_system';
-    let before = this.fromStep;
-    // Walk back in chunks: a sparse metric may need more rows than values.
-    const chunk = Math.max(64, k * 2);
-    while (values.length < k) {
-      const rows = await this.db
-        .selectFrom(tableName)
-        .select([`${col} as step` as 'step', 'data'])
-        .where('run_id', '=', this.runId)
-        .where(col as 'step', '<', before)
-        .orderBy(col as 'step', 'desc')
-        .limit(chunk)
-        .execute();
-      for (const r of rows) {
-        const v = coerceMetricValue(parseJson<Record<string, unknown>>(r.data, {})[metric]);
-        if (v !== undefined) values.push(v);
-        if (values.length >= k) break;
-      }
-      if (rows.length < chunk) break;
-      before = Number(rows[rows.length - 1].step);
-    }
-    values.reverse();
-    this.prior.set(metric, values);
-    return values;
+    const last = this.before[this.before.length - 1];
+    const rows = await this.db
+      .selectFrom(tableName)
+      .select([`${col} as step` as 'step', 'data'])
+      .where('run_id', '=', this.runId)
+      .where(col as 'step', '<', last ? last.step : this.fromStep)
+      .orderBy(col as 'step', 'desc')
+      .limit(n)
+      .execute();
+    for (const r of rows)
+      this.before.push({ step: Number(r.step), data: parseJson<Record<string, unknown>>(r.data, {}) });
+    if (rows.length < n) this.beforeDone = true;
+    return rows.length > 0;
   }
 }
 

@@ -291,22 +291,30 @@ function exploded(x: number): number {
 }
 
 export function aggregate(values: readonly number[], op: AggOp): number {
-  if (values.length === 0) return Number.NaN;
+  return aggregateRange(values, 0, values.length, op);
+}
+
+/** `aggregate` of `values[from..to)`, without copying the slice (same arithmetic, same result). */
+export function aggregateRange(values: readonly number[], from: number, to: number, op: AggOp): number {
+  const n = to - from;
+  if (n <= 0) return Number.NaN;
   if (op !== 'AVERAGE') {
-    let best = values[0];
-    for (const v of values) {
+    let best = values[from];
+    for (let i = from; i < to; i++) {
+      const v = values[i];
       if (Number.isNaN(v)) return Number.NaN;
       if (op === 'MIN' ? v < best : v > best) best = v;
     }
     return best;
   }
   let sum = 0;
-  for (const v of values) sum += v;
-  const mean = sum / values.length;
-  if (Number.isFinite(mean) || !values.every(Number.isFinite)) return mean;
+  for (let i = from; i < to; i++) sum += values[i];
+  const mean = sum / n;
+  if (Number.isFinite(mean)) return mean;
+  for (let i = from; i < to; i++) if (!Number.isFinite(values[i])) return mean;
   // The sum of finite values overflowed; dividing first keeps the mean finite.
   let scaled = 0;
-  for (const v of values) scaled += v / values.length;
+  for (let i = from; i < to; i++) scaled += values[i] / n;
   return scaled;
 }
 
@@ -334,14 +342,23 @@ export function compareToThreshold(value: number, op: CmpOp, threshold: number):
  * (as in W&B, which evaluates as soon as one value exists). With no values nothing is evaluated.
  */
 export function evaluateThreshold(valuesUpToPoint: readonly number[], f: ThresholdFilter): ThresholdDecision {
-  if (valuesUpToPoint.length === 0) return { fired: false, evaluated: false, value: Number.NaN, count: 0 };
-  const window = valuesUpToPoint.slice(-f.window_size);
-  const value = aggregate(window, f.agg_op);
+  return evaluateThresholdAt(valuesUpToPoint, valuesUpToPoint.length, f);
+}
+
+/** `evaluateThreshold` on `series[0..end)`: a point inside a longer series, without copying it. */
+export function evaluateThresholdAt(
+  series: readonly number[],
+  end: number,
+  f: ThresholdFilter,
+): ThresholdDecision {
+  if (end <= 0) return { fired: false, evaluated: false, value: Number.NaN, count: 0 };
+  const from = Math.max(0, end - f.window_size);
+  const value = aggregateRange(series, from, end, f.agg_op);
   return {
     fired: compareToThreshold(value, f.cmp_op, f.threshold),
     evaluated: true,
     value,
-    count: window.length,
+    count: end - from,
   };
 }
 
@@ -351,13 +368,17 @@ export function evaluateThreshold(valuesUpToPoint: readonly number[], f: Thresho
  * RELATIVE change is (current − prior) / |prior|, a fraction; from a prior of 0 it is undefined and never fires.
  */
 export function evaluateChange(valuesUpToPoint: readonly number[], f: ChangeFilter): ChangeDecision {
-  const n = valuesUpToPoint.length;
+  return evaluateChangeAt(valuesUpToPoint, valuesUpToPoint.length, f);
+}
+
+/** `evaluateChange` on `series[0..end)`: a point inside a longer series, without copying it. */
+export function evaluateChangeAt(series: readonly number[], end: number, f: ChangeFilter): ChangeDecision {
   const cur = f.current_window_size;
-  if (n < cur + f.prior_window_size) {
+  if (end < cur + f.prior_window_size) {
     return { fired: false, evaluated: false, value: Number.NaN, prior: Number.NaN, delta: Number.NaN };
   }
-  const value = aggregate(valuesUpToPoint.slice(n - cur), f.agg_op);
-  const prior = aggregate(valuesUpToPoint.slice(n - cur - f.prior_window_size, n - cur), f.agg_op);
+  const value = aggregateRange(series, end - cur, end, f.agg_op);
+  const prior = aggregateRange(series, end - cur - f.prior_window_size, end - cur, f.agg_op);
   const diff = exploded(value) - exploded(prior);
   const delta =
     f.change_type === 'ABSOLUTE' ? diff : prior === 0 ? Number.NaN : diff / Math.abs(exploded(prior));
