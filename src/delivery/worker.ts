@@ -163,8 +163,11 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
         slackNext.set(channelKey, Date.now() + SLACK_CHANNEL_INTERVAL_MS);
       }
       outcome = await send(job, integration);
-      if (channelKey && outcome.status === 429) {
-        slackNext.set(channelKey, Date.now() + (outcome.retryAfterS ?? 1) * 1000);
+      if (channelKey) {
+        // Count the second from when this message has surely reached Slack (the answer came), not
+        // from when it was sent: otherwise a slow send followed by a fast one arrive < 1 s apart.
+        const wait = outcome.status === 429 ? (outcome.retryAfterS ?? 1) * 1000 : SLACK_CHANNEL_INTERVAL_MS;
+        slackNext.set(channelKey, Math.max(slackNext.get(channelKey) ?? 0, Date.now() + wait));
       }
     }
     await record(d, exec.id, integration, outcome);
