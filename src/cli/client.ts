@@ -41,7 +41,14 @@ async function call(opts: GlobalOpts, method: string, path: string, body?: unkno
     );
   }
   const text = await res.text();
-  const data = text ? JSON.parse(text) : {};
+  let data: any = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    throw new Error(
+      `${res.status} ${res.statusText}: the answer from ${url} is not JSON. Is it a Tripline server?`,
+    );
+  }
   if (!res.ok) {
     const e = data.error ?? {};
     throw new Error(`${res.status} ${e.message ?? res.statusText}${e.field ? ` (field: ${e.field})` : ''}`);
@@ -57,6 +64,14 @@ function splitPath(path: string, parts: number, shape: string): string[] {
   const p = path.split('/');
   if (p.length !== parts || p.some((x) => !x)) throw new Error(`expected ${shape}, got "${path}"`);
   return p.map(encodeURIComponent);
+}
+
+function parseOption(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${name} is not JSON: ${(err as Error).message}`);
+  }
 }
 
 function readRows(file: string | undefined, inline: string[] | undefined): unknown[] {
@@ -196,7 +211,7 @@ export function clientCommands(): Command[] {
       type: opts.type,
       aliases: opts.alias,
       tags: opts.tag,
-      metadata: opts.metadata ? JSON.parse(opts.metadata) : undefined,
+      metadata: opts.metadata ? parseOption(opts.metadata, '--metadata') : undefined,
     });
     print(opts, res, `${opts.collection}:${res.version} [${res.aliases.join(', ')}]`);
   });
