@@ -4,7 +4,7 @@ import { METRICS_APPENDED } from '../model/events.js';
 import { FINAL_STATES, RUN_STATES } from '../model/names.js';
 import type { DB, RunState } from '../store/schema.js';
 import type { Actor, Ctx } from './context.js';
-import { appendEvents } from './events.js';
+import { appendEvents, type NewEvent } from './events.js';
 import { getProject, type ProjectRef } from './projects.js';
 import { isUniqueViolation, newId, now, parseJson } from './util.js';
 
@@ -334,43 +334,57 @@ export async function appendMetrics(
     }
     const result = await writeMetricRows(trx, run.id, input, table);
     const summary = parseJson<Record<string, unknown>>(run.summary, {});
-    if (table === 'history') {
-      for (const r of result.rows) Object.assign(summary, r.values);
-      summary._step = result.toStep;
-    } else {
-      for (const r of result.rows) Object.assign(summary, r.values);
-    }
+    applyToSummary(summary, table, result);
     await trx
       .updateTable('runs')
       .set({ summary: JSON.stringify(summary), updated_at: now() })
       .where('id', '=', run.id)
       .execute();
-    await appendEvents(trx, ctx.dialect, [
-      {
-        type: METRICS_APPENDED,
-        teamId: p.teamId,
-        projectId: p.id,
-        runId: run.id,
-        actorId: actor.id,
-        details: {
-          team: p.teamName,
-          project: p.name,
-          projectKind: 'project',
-          author: run.author,
-          runId: run.name,
-          runName: run.display_name,
-          runAuthor: run.author,
-          runState: run.state,
-          table,
-          fromStep: result.fromStep,
-          toStep: result.toStep,
-          count: result.rows.length,
-          metrics: result.metrics,
-        },
-      },
-    ]);
+    await appendEvents(trx, ctx.dialect, [metricsAppendedEvent(p, run, actor, table, result)]);
     return { count: result.rows.length, fromStep: result.fromStep, toStep: result.toStep };
   });
+}
+
+/** W&B's summary rule: the latest value of every key; `_step` follows the history. */
+export function applyToSummary(
+  summary: Record<string, unknown>,
+  table: 'history' | 'system',
+  written: Awaited<ReturnType<typeof writeMetricRows>>,
+) {
+  for (const r of written.rows) Object.assign(summary, r.values);
+  if (table === 'history') summary._step = written.toStep;
+}
+
+/** The compact record of one metrics batch that the engine consumes (whatever the client). */
+export function metricsAppendedEvent(
+  p: ProjectRef,
+  run: { id: string; name: string; display_name: string; author: string; state: string },
+  actor: Actor,
+  table: 'history' | 'system',
+  written: Awaited<ReturnType<typeof writeMetricRows>>,
+): NewEvent {
+  return {
+    type: METRICS_APPENDED,
+    teamId: p.teamId,
+    projectId: p.id,
+    runId: run.id,
+    actorId: actor.id,
+    details: {
+      team: p.teamName,
+      project: p.name,
+      projectKind: 'project',
+      author: run.author,
+      runId: run.name,
+      runName: run.display_name,
+      runAuthor: run.author,
+      runState: run.state,
+      table,
+      fromStep: written.fromStep,
+      toStep: written.toStep,
+      count: written.rows.length,
+      metrics: written.metrics,
+    },
+  };
 }
 
 export async function writeMetricRows(

@@ -6,7 +6,15 @@ import type { DB, RunState } from '../store/schema.js';
 import type { Actor, Ctx } from './context.js';
 import { appendEvents } from './events.js';
 import { getOrCreateProject, getProject, type ProjectRef } from './projects.js';
-import { createRun, decodeValues, encodeValue, transitionRun, writeMetricRows } from './runs.js';
+import {
+  applyToSummary,
+  createRun,
+  decodeValues,
+  encodeValue,
+  metricsAppendedEvent,
+  transitionRun,
+  writeMetricRows,
+} from './runs.js';
 import { now, parseJson } from './util.js';
 
 /**
@@ -366,30 +374,8 @@ export async function applyFileStream(
       if (rows.length === 0) continue;
       const written = await writeMetricRows(trx, run.id, rows, table);
       // Same summary rule and the same event as appendMetrics (REST), so the engine cannot tell them apart.
-      for (const r of written.rows) Object.assign(summary, r.values);
-      if (table === 'history') summary._step = written.toStep;
-      events.push({
-        type: METRICS_APPENDED,
-        teamId: p.teamId,
-        projectId: p.id,
-        runId: run.id,
-        actorId: actor.id,
-        details: {
-          team: p.teamName,
-          project: p.name,
-          projectKind: 'project',
-          author: run.author,
-          runId: run.name,
-          runName: run.display_name,
-          runAuthor: run.author,
-          runState: run.state,
-          table,
-          fromStep: written.fromStep,
-          toStep: written.toStep,
-          count: written.rows.length,
-          metrics: written.metrics,
-        },
-      });
+      applyToSummary(summary, table, written);
+      events.push(metricsAppendedEvent(p, run, actor, table, written));
     }
     // The client's summary is the whole summary as it sees it: it wins over values from rows.
     if (chunk.summary) Object.assign(summary, encodeTop(chunk.summary));
