@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely';
 import { ConflictError, NotFoundError, ValidationError } from '../model/errors.js';
-import { METRICS_APPENDED } from '../model/events.js';
 import { checkName } from '../model/names.js';
 import type { DB, RunState } from '../store/schema.js';
 import type { Actor, Ctx } from './context.js';
