@@ -50,7 +50,8 @@ async function closedPort(): Promise<number> {
 
 let scratch = '';
 
-describe('tripline CLI', () => {
+// Each CLI start costs a second or more (tsx); on a loaded machine much more.
+describe('tripline CLI', { timeout: 180_000 }, () => {
   let server: ServerProcess;
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'tripline-cli-'));
@@ -62,98 +63,87 @@ describe('tripline CLI', () => {
   });
 
   it('--help lists every command with a line of description', async () => {
-    const r = await tripline(['--help']);
+    const [r, run, log, version] = await Promise.all([
+      tripline(['--help']),
+      tripline(['run', '--help']),
+      tripline(['run', 'log', '--help']),
+      tripline(['--version']),
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: tripline /);
     expect(r.stdout).toContain('self-hosted automations for ML experiment tracking');
     for (const cmd of ['serve', 'user', 'team', 'project', 'registry', 'run', 'artifact']) {
       expect(r.stdout).toMatch(new RegExp(`^ {2}${cmd}\\b.* {2,}\\S`, 'm'));
     }
-    const run = await tripline(['run', '--help']);
     expect(run.code).toBe(0);
-    for (const sub of ['create', 'log', 'finish', 'list'])
+    for (const sub of ['create', 'log', 'finish', 'list']) {
       expect(run.stdout).toMatch(new RegExp(`^ {2}${sub} `, 'm'));
-    const log = await tripline(['run', 'log', '--help']);
+    }
     expect(log.stdout).toContain('--file');
     expect(log.stdout).toContain('TRIPLINE_API_KEY');
-    const version = await tripline(['--version']);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  it('an unknown command or a missing argument exits non-zero and says what is wrong', async () => {
-    const unknown = await tripline(['frobnicate']);
-    expect(unknown.code).not.toBe(0);
-    expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
-    const missing = await tripline(['run', 'create']);
-    expect(missing.code).not.toBe(0);
-    expect(missing.stderr).toMatch(/missing required argument/);
-    const badPath = await tripline(['run', 'create', 'just-a-project', '--api-key', 'k']);
-    expect(badPath.code).toBe(1);
-    expect(badPath.stderr).toBe('error: expected team/project, got "just-a-project"\n');
-  });
-
-  it('failing commands exit 1 with one clear line on stderr', async () => {
+  it('failing commands exit non-zero with one clear line on stderr', async () => {
     const port = await closedPort();
-    const down = await tripline([
-      'team',
-      'create',
-      'x',
-      '--url',
-      `http://127.0.0.1:${port}`,
-      '--api-key',
-      'k',
-    ]);
-    expect(down.code).toBe(1);
-    expect(down.stdout).toBe('');
-    expect(down.stderr).toMatch(
-      new RegExp(
-        `^error: cannot reach http://127.0.0.1:${port}: .*ECONNREFUSED.*Is the server running\\?\\n$`,
-      ),
-    );
-
-    const badKey = await tripline(['team', 'create', 'x', '--url', server.url, '--api-key', 'wrong']);
-    expect(badKey.code).toBe(1);
-    expect(badKey.stderr).toBe('error: 401 the API key is not valid\n');
-
-    const noKey = await tripline(['team', 'create', 'x', '--url', server.url]);
-    expect(noKey.code).toBe(1);
-    expect(noKey.stderr).toMatch(/^error: no API key: pass --api-key or set TRIPLINE_API_KEY\n$/);
-
-    const env = { TRIPLINE_URL: server.url, TRIPLINE_API_KEY: server.apiKey };
-    const invalid = await tripline(['team', 'create', 'bad name!'], env);
-    expect(invalid.code).toBe(1);
-    expect(invalid.stderr).toMatch(/^error: 400 name must be .* \(field: name\)\n$/);
-
-    const notFound = await tripline(['run', 'create', 'nope/nope'], env);
-    expect(notFound.code).toBe(1);
-    expect(notFound.stderr).toBe('error: 404 team "nope" not found\n');
-
-    const badMeta = await tripline(
-      ['artifact', 'create', 'admin/p', '--collection', 'c', '--type', 'model', '--metadata', '{bad'],
-      env,
-    );
-    expect(badMeta.code).toBe(1);
-    expect(badMeta.stderr).toMatch(/^error: --metadata is not JSON: /);
-
     const rows = join(scratch, 'broken.jsonl');
     writeFileSync(rows, '{"_step":0,"loss":1}\n{"_step":1,"loss":\n');
-    const badRows = await tripline(['run', 'log', 'admin/p/r', '--file', rows], env);
-    expect(badRows.code).toBe(1);
-    expect(badRows.stderr).toMatch(/^error: line 2 is not JSON: /);
-
     // Something that is not Tripline answers with HTML.
     const other = createServer((_req, res) => {
       res.writeHead(502, { 'content-type': 'text/html' });
       res.end('<html>bad gateway</html>');
     });
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const env = { TRIPLINE_URL: server.url, TRIPLINE_API_KEY: server.apiKey };
+    const cases: Array<{ args: string[]; env?: Record<string, string>; stderr: string | RegExp }> = [
+      { args: ['frobnicate'], stderr: /^error: unknown command 'frobnicate'/ },
+      { args: ['run', 'create'], stderr: /^error: missing required argument 'team\/project'/ },
+      {
+        args: ['run', 'create', 'just-a-project', '--api-key', 'k'],
+        stderr: 'error: expected team/project, got "just-a-project"\n',
+      },
+      {
+        args: ['team', 'create', 'x', '--url', `http://127.0.0.1:${port}`, '--api-key', 'k'],
+        stderr: new RegExp(
+          `^error: cannot reach http://127.0.0.1:${port}: .*ECONNREFUSED.*Is the server running\\?\\n$`,
+        ),
+      },
+      {
+        args: ['team', 'create', 'x', '--url', server.url, '--api-key', 'wrong'],
+        stderr: 'error: 401 the API key is not valid\n',
+      },
+      {
+        args: ['team', 'create', 'x', '--url', server.url],
+        stderr: 'error: no API key: pass --api-key or set TRIPLINE_API_KEY\n',
+      },
+      {
+        args: ['team', 'create', 'bad name!'],
+        env,
+        stderr: /^error: 400 name must be .* \(field: name\)\n$/,
+      },
+      { args: ['run', 'create', 'nope/nope'], env, stderr: 'error: 404 team "nope" not found\n' },
+      {
+        args: ['artifact', 'create', 'admin/p', '--collection', 'c', '--type', 'model', '--metadata', '{bad'],
+        env,
+        stderr: /^error: --metadata is not JSON: .*\n$/,
+      },
+      { args: ['run', 'log', 'admin/p/r', '--file', rows], env, stderr: /^error: line 2 is not JSON: .*\n$/ },
+      {
+        args: ['team', 'create', 'x', '--url', otherUrl, '--api-key', 'k'],
+        stderr: `error: 502 Bad Gateway: the answer from ${otherUrl} is not JSON. Is it a Tripline server?\n`,
+      },
+    ];
     try {
-      const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
-      const html = await tripline(['team', 'create', 'x', '--url', url, '--api-key', 'k']);
-      expect(html.code).toBe(1);
-      expect(html.stderr).toBe(
-        `error: 502 Bad Gateway: the answer from ${url} is not JSON. Is it a Tripline server?\n`,
-      );
+      const results = await Promise.all(cases.map((c) => tripline(c.args, c.env)));
+      cases.forEach((c, i) => {
+        const r = results[i];
+        const what = `tripline ${c.args.join(' ')}`;
+        expect(r.code, what).not.toBe(0);
+        expect(r.stdout, what).toBe('');
+        if (typeof c.stderr === 'string') expect(r.stderr, what).toBe(c.stderr);
+        else expect(r.stderr, what).toMatch(c.stderr);
+      });
     } finally {
       await new Promise((r) => other.close(r));
     }
@@ -194,7 +184,7 @@ echo done
         {
           cwd: scratch,
           env: { ...process.env, NO_COLOR: '1', TRIPLINE_URL: server.url, TRIPLINE_API_KEY: server.apiKey },
-          timeout: 60_000,
+          timeout: 150_000,
         },
         (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
       );
