@@ -144,6 +144,8 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
       ? await findIntegration(store.db, exec.team_id, action.integrationId)
       : undefined;
     let outcome: AttemptOutcome;
+    // Whether the integration itself was tried (health counts only those attempts).
+    let tried = false;
     if (!integration) {
       outcome = { ok: false, retryable: false, durationMs: 0, error: 'the integration was deleted' };
     } else if (integration.status === 'paused') {
@@ -162,6 +164,7 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
           return retryDelivery(store, d, new Date(next), 'waiting for Slack rate limit', true);
         slackNext.set(channelKey, Date.now() + SLACK_CHANNEL_INTERVAL_MS);
       }
+      tried = true;
       outcome = await send(job, integration);
       if (channelKey) {
         // Count the second from when this message has surely reached Slack (the answer came), not
@@ -170,7 +173,7 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
         slackNext.set(channelKey, Math.max(slackNext.get(channelKey) ?? 0, Date.now() + wait));
       }
     }
-    await record(d, exec.id, integration, outcome);
+    await record(d, exec.id, tried ? integration : undefined, outcome);
   }
 
   async function send(job: DeliveryJob, integration: IntegrationRecord): Promise<AttemptOutcome> {
@@ -260,8 +263,7 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
           .where('id', '=', d.id)
           .execute();
       }
-      if (integration && integration.status !== 'paused' && o.durationMs > 0)
-        await updateHealth(trx, integration, o, now);
+      if (integration && integration.status !== 'paused') await updateHealth(trx, integration, o, now);
     });
   }
 
