@@ -72,6 +72,8 @@ afterAll(async () => {
   await sink.receiver?.close();
 });
 
+const durations: number[] = [];
+
 describe('SSRF: nothing private is reachable by default', () => {
   let s: Awaited<ReturnType<typeof setup>>;
   const integrations = new Map<string, string>();
@@ -108,10 +110,16 @@ describe('SSRF: nothing private is reachable by default', () => {
       // Not retried: a refusal is final.
       expect(ex.attempts).toHaveLength(1);
       expect(ex.attempts[0].error).toMatch(reason);
+      // A refusal is a failed attempt of that integration: it counts towards its health, however
+      // fast it was (a refusal takes ~0 ms).
+      const i = await s.ok('GET', `/teams/ml/integrations/${integrations.get(label)}`);
+      expect(i.consecutiveFailures).toBe(1);
+      durations.push(ex.attempts[0].durationMs);
     },
   );
 
   it('nothing reached the local receiver', () => {
+    console.log(`[ssrf] refusal durations (ms): ${durations.join(', ')}`);
     expect(sink.receiver!.hits).toHaveLength(0);
   });
 });
