@@ -40,3 +40,24 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
+
+/**
+ * The outcome with every secret value masked in what the history and the `/test` answer keep: the
+ * receiver's response (an echoing receiver, like httpbin, sends the token and payload back) and the
+ * error (an unparsable Slack incoming-webhook URL, itself a secret, is quoted in "invalid URL").
+ * Each value is masked raw and JSON-escaped (up to three levels); longest first, so a secret
+ * containing another is masked whole.
+ */
+export function maskSecretsInOutcome(o: AttemptOutcome, secrets: Record<string, string>): AttemptOutcome {
+  const forms = new Set<string>();
+  for (const v of Object.values(secrets)) {
+    // Raw, and JSON-escaped once, twice, three times (the payload echoed inside a JSON answer…).
+    for (let form = v, i = 0; form.length > 0 && i < 4; form = JSON.stringify(form).slice(1, -1), i++)
+      forms.add(form);
+  }
+  if (forms.size === 0) return o;
+  const sorted = [...forms].sort((a, b) => b.length - a.length);
+  const mask = (text: string | undefined) =>
+    text === undefined ? undefined : sorted.reduce((out, s) => out.split(s).join('••••••'), text);
+  return { ...o, body: mask(o.body), error: mask(o.error) };
+}

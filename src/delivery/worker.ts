@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
-import type { AttemptOutcome, DeliveryJob } from '../actions/outcome.js';
+import { type AttemptOutcome, type DeliveryJob, maskSecretsInOutcome } from '../actions/outcome.js';
 import { deliverSlack } from '../actions/slack/deliver.js';
 import type { FiredEventDetails } from '../actions/variables.js';
 import { deliverWebhook } from '../actions/webhook/deliver.js';
@@ -188,13 +188,16 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
         error: `a secret could not be decrypted: ${(err as Error).message}`,
       };
     }
-    if (integration.kind === 'webhook') return deliverWebhook(job, integration, secrets, http);
-    return deliverSlack(job, integration, secrets, {
-      http,
-      apiUrl: opts.slackApiUrl,
-      publicUrl: opts.publicUrl,
-      timeoutMs,
-    });
+    const o =
+      integration.kind === 'webhook'
+        ? await deliverWebhook(job, integration, secrets, http)
+        : await deliverSlack(job, integration, secrets, {
+            http,
+            apiUrl: opts.slackApiUrl,
+            publicUrl: opts.publicUrl,
+            timeoutMs,
+          });
+    return maskSecretsInOutcome(o, secrets);
   }
 
   /** One transaction: the attempt, the execution's state and result, the job and the integration's health. */

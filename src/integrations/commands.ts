@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AttemptOutcome } from '../actions/outcome.js';
+import { type AttemptOutcome, maskSecretsInOutcome } from '../actions/outcome.js';
 import { deliverSlack } from '../actions/slack/deliver.js';
 import { sampleDetails } from '../actions/variables.js';
 import { deliverWebhook } from '../actions/webhook/deliver.js';
@@ -285,6 +285,7 @@ export async function testIntegration(
   } finally {
     await http.close();
   }
+  o = maskSecretsInOutcome(o, secrets);
   return {
     ok: o.ok,
     ...(o.status !== undefined ? { status: o.status } : {}),
