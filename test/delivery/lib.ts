@@ -38,6 +38,7 @@ export interface Receiver {
  * - `/hang/<n>/…`: the first n requests are never answered, then 200
  * - `/reset/<n>/…`: the first n connections are reset, then 200
  * - `/redirect/…`: 302 to `http://127.0.0.1:<port>/ok/redirected`
+ * - `/echo/…`: 200 with the request echoed back, like httpbin's /anything (body and headers)
  */
 export async function startReceiver(): Promise<Receiver> {
   const hits: Hit[] = [];
@@ -97,6 +98,11 @@ export async function startReceiver(): Promise<Receiver> {
           open--;
           req.socket.resetAndDestroy();
           return;
+        case 'echo':
+          return answer(
+            200,
+            JSON.stringify({ data: Buffer.concat(chunks).toString('utf8'), headers: req.headers }),
+          );
         case 'redirect':
           return answer(302, '', { location: `http://127.0.0.1:${port}/ok/redirected` });
         default:
