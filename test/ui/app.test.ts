@@ -460,6 +460,7 @@ describe('web app against a real server', () => {
     // Keyboard: the skip link is the first stop, and Tab reaches the bell links.
     await page.setViewportSize({ width: 1280, height: 860 });
     await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/history`);
+    await page.getByRole('row').filter({ hasText: 'doomed-run' }).first().waitFor();
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
     await page.keyboard.press('Enter');
