@@ -7,9 +7,10 @@ import { matchesArtifactFilter, matchesRunFilter } from './conditions/filter.js'
 import {
   evaluateChangeAt,
   evaluateThresholdAt,
-  evaluateZScore,
+  evaluateZScoreAgainst,
   historyLength,
   type MetricFilter,
+  zScoreBaseline,
 } from './conditions/metric.js';
 import { comparisonValues, RunMetricData } from './metric-data.js';
 
@@ -110,9 +111,9 @@ async function decideMetric(ctx: EventContext, a: CompiledAutomation): Promise<F
   const { table: _t, fromStep: _f, toStep: _to, count: _c, metrics: _m, ...runDetails } = d;
   const base = { ...runDetails, metricName: metric };
   if (a.zscore) {
-    const baseline = await ctx.zBaseline(metric, a.zscore.window_size);
+    const baseline = zScoreBaseline(await ctx.zBaseline(metric, a.zscore.window_size), a.zscore);
     for (const p of points) {
-      const r = evaluateZScore(p.value, baseline, a.zscore);
+      const r = evaluateZScoreAgainst(p.value, baseline);
       if (r.fired)
         return {
           automation: a,

@@ -405,10 +405,34 @@ export function evaluateZScore(
   comparisonValues: readonly number[],
   f: ZScoreFilter,
 ): ZScoreDecision {
+  return evaluateZScoreAgainst(currentValue, zScoreBaseline(comparisonValues, f));
+}
+
+/** The baseline of a z-score decision: computed once, then shared by every point of a batch. */
+export interface ZScoreBaseline {
+  filter: ZScoreFilter;
+  count: number;
+  /** NaN when there is no decision (fewer than 2 finite values, or all equal). */
+  mean: number;
+  std: number;
+}
+
+export function zScoreBaseline(comparisonValues: readonly number[], f: ZScoreFilter): ZScoreBaseline {
   const baseline = comparisonValues.slice(-f.window_size).filter(Number.isFinite);
   const count = baseline.length;
   // Equal values are checked exactly: a computed variance can be a tiny non-zero from rounding.
   if (count < 2 || baseline.every((v) => v === baseline[0])) {
+    return { filter: f, count, mean: Number.NaN, std: Number.NaN };
+  }
+  const mean = aggregate(baseline, 'AVERAGE');
+  let squares = 0;
+  for (const v of baseline) squares += (v - mean) ** 2;
+  return { filter: f, count, mean, std: Math.sqrt(squares / (count - 1)) };
+}
+
+export function evaluateZScoreAgainst(currentValue: number, b: ZScoreBaseline): ZScoreDecision {
+  const { count, mean, std } = b;
+  if (Number.isNaN(std)) {
     return {
       fired: false,
       evaluated: false,
@@ -419,13 +443,9 @@ export function evaluateZScore(
       count,
     };
   }
-  const mean = aggregate(baseline, 'AVERAGE');
-  let squares = 0;
-  for (const v of baseline) squares += (v - mean) ** 2;
-  const std = Math.sqrt(squares / (count - 1));
   const z = (exploded(currentValue) - mean) / std;
   return {
-    fired: changeFires(z, f.change_dir, f.threshold),
+    fired: changeFires(z, b.filter.change_dir, b.filter.threshold),
     evaluated: true,
     value: currentValue,
     z,
