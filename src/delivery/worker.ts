@@ -9,6 +9,7 @@ import { findIntegration, type IntegrationRecord, integrationSecretNames } from 
 import type { Keyring } from '../secrets/crypto.js';
 import { resolveSecrets } from '../secrets/vault.js';
 import type { Store } from '../store/db.js';
+import type { DB } from '../store/schema.js';
 import { newId, parseJson } from '../tracking/util.js';
 import {
   claimDeliveries,
@@ -81,6 +82,12 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
   const running = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
   let looping = false;
+  /**
+   * Claimed jobs not started yet. The worker claims ahead (up to twice its concurrency) so a finished
+   * send is replaced at once from here instead of after a claim transaction; only started jobs are
+   * ever sent, so a crash still re-sends at most `concurrency` of them.
+   */
+  const queued: Array<{ job: DeliveryRow; batch: BatchLookups; exec?: DB['executions'] | null }> = [];
 
   const wake = () => {
     if (!stopped && !looping) {
@@ -89,39 +96,91 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
     }
   };
 
+  function startQueued() {
+    while (!stopped && inflight < concurrency && queued.length > 0) {
+      const { job, batch, exec } = queued.shift()!;
+      inflight++;
+      const p = processJob(job, batch, exec)
+        .catch((err) => opts.logger.error({ err, deliveryId: job.id }, 'delivery processing failed'))
+        .finally(() => {
+          inflight--;
+          running.delete(p);
+          startQueued();
+          // Claim in batches: when the reserve is half used, not after every send.
+          if (queued.length <= concurrency / 2) wake();
+        });
+      running.add(p);
+    }
+  }
+
   async function loop() {
     timer = undefined;
     if (stopped || looping) return;
     looping = true;
     let claimed = 0;
     try {
-      const jobs = await claimDeliveries(store, owner, concurrency - inflight, leaseMs);
+      const room = 2 * concurrency - inflight - queued.length;
+      const jobs = room > 0 ? await claimDeliveries(store, owner, room, leaseMs) : [];
       claimed = jobs.length;
-      for (const job of jobs) {
-        inflight++;
-        const p = processJob(job)
-          .catch((err) => opts.logger.error({ err, deliveryId: job.id }, 'delivery processing failed'))
-          .finally(() => {
-            inflight--;
-            running.delete(p);
-            wake();
-          });
-        running.add(p);
-      }
+      // What the claimed jobs need, read once for the batch rather than per job.
+      const execs = jobs.length > 0 ? await loadExecutions(jobs).catch(() => undefined) : undefined;
+      const batch = batchLookups();
+      for (const job of jobs)
+        queued.push({ job, batch, exec: execs && (execs.get(job.execution_id) ?? null) });
+      startQueued();
     } catch (err) {
       opts.logger.error({ err }, 'claiming deliveries failed; retrying');
     } finally {
       looping = false;
     }
-    if (!stopped && !timer) timer = setTimeout(loop, claimed > 0 && inflight < concurrency ? 0 : pollMs);
+    if (!stopped && !timer) timer = setTimeout(loop, claimed > 0 && queued.length < concurrency ? 0 : pollMs);
   }
 
-  async function processJob(d: DeliveryRow) {
-    const exec = await store.db
+  async function loadExecutions(jobs: DeliveryRow[]) {
+    const rows = await store.db
       .selectFrom('executions')
       .selectAll()
-      .where('id', '=', d.execution_id)
-      .executeTakeFirst();
+      .where(
+        'id',
+        'in',
+        jobs.map((j) => j.execution_id),
+      )
+      .execute();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
+  /** Integrations and their decrypted secrets, looked up once per claimed batch. */
+  function batchLookups() {
+    const integrations = new Map<string, Promise<IntegrationRecord | undefined>>();
+    const secrets = new Map<string, Promise<Record<string, string>>>();
+    return {
+      integration(teamId: string, id: string) {
+        const key = `${teamId}|${id}`;
+        let p = integrations.get(key);
+        if (!p) integrations.set(key, (p = findIntegration(store.db, teamId, id)));
+        return p;
+      },
+      secrets(i: IntegrationRecord) {
+        let p = secrets.get(i.id);
+        if (!p)
+          secrets.set(
+            i.id,
+            (p = resolveSecrets(store.db, opts.keyring, i.teamId, integrationSecretNames(i))),
+          );
+        return p;
+      },
+    };
+  }
+  type BatchLookups = ReturnType<typeof batchLookups>;
+
+  /** `exec`: the execution read with the batch (null: it does not exist; undefined: read it now). */
+  async function processJob(d: DeliveryRow, batch: BatchLookups, exec?: DB['executions'] | null) {
+    if (exec === undefined)
+      exec = await store.db
+        .selectFrom('executions')
+        .selectAll()
+        .where('id', '=', d.execution_id)
+        .executeTakeFirst();
     if (!exec) return failDelivery(store, d, 'execution no longer exists');
     const action = parseJson<{ type: string; integrationId?: string; template?: Record<string, unknown> }>(
       exec.action,
@@ -141,7 +200,7 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
       template: action.template ?? {},
     };
     const integration = action.integrationId
-      ? await findIntegration(store.db, exec.team_id, action.integrationId)
+      ? await batch.integration(exec.team_id, action.integrationId)
       : undefined;
     let outcome: AttemptOutcome;
     // Whether the integration itself was tried (health counts only those attempts).
@@ -165,7 +224,7 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
         slackNext.set(channelKey, Date.now() + SLACK_CHANNEL_INTERVAL_MS);
       }
       tried = true;
-      outcome = await send(job, integration);
+      outcome = await send(job, integration, batch);
       if (channelKey) {
         // Count the second from when this message has surely reached Slack (the answer came), not
         // from when it was sent: otherwise a slow send followed by a fast one arrive < 1 s apart.
@@ -176,10 +235,14 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
     await record(d, exec.id, tried ? integration : undefined, outcome);
   }
 
-  async function send(job: DeliveryJob, integration: IntegrationRecord): Promise<AttemptOutcome> {
+  async function send(
+    job: DeliveryJob,
+    integration: IntegrationRecord,
+    batch: BatchLookups,
+  ): Promise<AttemptOutcome> {
     let secrets: Record<string, string>;
     try {
-      secrets = await resolveSecrets(store.db, opts.keyring, job.teamId, integrationSecretNames(integration));
+      secrets = await batch.secrets(integration);
     } catch (err) {
       return {
         ok: false,
@@ -200,13 +263,69 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
     return maskSecretsInOutcome(o, secrets);
   }
 
-  /** One transaction: the attempt, the execution's state and result, the job and the integration's health. */
-  async function record(
+  interface AttemptRecord {
+    d: DeliveryRow;
+    executionId: string;
+    integration: IntegrationRecord | undefined;
+    o: AttemptOutcome;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }
+  const toRecord: AttemptRecord[] = [];
+  let flushing = false;
+
+  /**
+   * Records an attempt: the attempt, the execution's state and result, the job and the
+   * integration's health, in one transaction. Attempts that finish while a commit is under way are
+   * committed together in the next one (group commit): on SQLite each commit is an fsync, and one
+   * per delivery capped the worker at a few hundred deliveries/s.
+   */
+  function record(
     d: DeliveryRow,
     executionId: string,
     integration: IntegrationRecord | undefined,
     o: AttemptOutcome,
-  ) {
+  ): Promise<void> {
+    const finalFailure = !o.ok && (!o.retryable || d.attempts >= MAX_ATTEMPTS);
+    attemptsTotal.inc({ outcome: o.ok ? 'success' : finalFailure ? 'failed' : 'retry' });
+    attemptSeconds.observe(o.durationMs / 1000);
+    return new Promise((resolve, reject) => {
+      toRecord.push({ d, executionId, integration, o, resolve, reject });
+      if (!flushing) void flush();
+    });
+  }
+
+  async function flush() {
+    flushing = true;
+    while (toRecord.length > 0) {
+      // Let the answers already received in this turn of the event loop join the batch.
+      await new Promise((r) => setImmediate(r));
+      const batch = toRecord.splice(0);
+      try {
+        await store.db.transaction().execute(async (trx) => {
+          for (const r of batch) await writeRecord(trx, r);
+        });
+        for (const r of batch) r.resolve();
+      } catch (err) {
+        if (batch.length === 1) {
+          batch[0].reject(err);
+          continue;
+        }
+        // One bad record must not sink the others: write them one by one.
+        for (const r of batch) {
+          try {
+            await store.db.transaction().execute((trx) => writeRecord(trx, r));
+            r.resolve();
+          } catch (e) {
+            r.reject(e);
+          }
+        }
+      }
+    }
+    flushing = false;
+  }
+
+  async function writeRecord(trx: Store['db'], { d, executionId, integration, o }: AttemptRecord) {
     const now = new Date();
     const iso = now.toISOString();
     const finalFailure = !o.ok && (!o.retryable || d.attempts >= MAX_ATTEMPTS);
@@ -215,59 +334,55 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
       : finalFailure && o.retryable
         ? `gave up after ${d.attempts} attempts: ${o.error}`
         : o.error;
-    attemptsTotal.inc({ outcome: o.ok ? 'success' : finalFailure ? 'failed' : 'retry' });
-    attemptSeconds.observe(o.durationMs / 1000);
     const body = o.body === undefined ? undefined : o.body.slice(0, EXCERPT_CHARS);
-    await store.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('delivery_attempts')
+      .values({
+        id: newId(),
+        execution_id: executionId,
+        at: iso,
+        status: o.status ?? null,
+        error: o.ok ? null : (o.error ?? 'failed'),
+        duration_ms: Math.round(o.durationMs),
+        response_excerpt: body ?? null,
+      })
+      .execute();
+    const result: Record<string, unknown> = {};
+    if (o.status !== undefined) result.status = o.status;
+    if (body !== undefined) result.body = body;
+    if (error) result.error = error;
+    await trx
+      .updateTable('executions')
+      .set({
+        state: o.ok ? 'FINISHED' : finalFailure ? 'FAILED' : 'PENDING',
+        result: JSON.stringify(result),
+        ...(o.payloadMasked !== undefined ? { payload_masked: o.payloadMasked } : {}),
+        updated_at: iso,
+      })
+      .where('id', '=', executionId)
+      .execute();
+    const lease = { lease_owner: null, lease_until: null, updated_at: iso };
+    if (o.ok) {
       await trx
-        .insertInto('delivery_attempts')
-        .values({
-          id: newId(),
-          execution_id: executionId,
-          at: iso,
-          status: o.status ?? null,
-          error: o.ok ? null : (o.error ?? 'failed'),
-          duration_ms: Math.round(o.durationMs),
-          response_excerpt: body ?? null,
-        })
+        .updateTable('deliveries')
+        .set({ ...lease, status: 'done', last_error: null })
+        .where('id', '=', d.id)
         .execute();
-      const result: Record<string, unknown> = {};
-      if (o.status !== undefined) result.status = o.status;
-      if (body !== undefined) result.body = body;
-      if (error) result.error = error;
+    } else if (finalFailure) {
       await trx
-        .updateTable('executions')
-        .set({
-          state: o.ok ? 'FINISHED' : finalFailure ? 'FAILED' : 'PENDING',
-          result: JSON.stringify(result),
-          ...(o.payloadMasked !== undefined ? { payload_masked: o.payloadMasked } : {}),
-          updated_at: iso,
-        })
-        .where('id', '=', executionId)
+        .updateTable('deliveries')
+        .set({ ...lease, status: 'failed', last_error: error! })
+        .where('id', '=', d.id)
         .execute();
-      const lease = { lease_owner: null, lease_until: null, updated_at: iso };
-      if (o.ok) {
-        await trx
-          .updateTable('deliveries')
-          .set({ ...lease, status: 'done', last_error: null })
-          .where('id', '=', d.id)
-          .execute();
-      } else if (finalFailure) {
-        await trx
-          .updateTable('deliveries')
-          .set({ ...lease, status: 'failed', last_error: error! })
-          .where('id', '=', d.id)
-          .execute();
-      } else {
-        const runAt = new Date(now.getTime() + nextDelayMs(d.attempts, o.retryAfterS, opts.retryScale));
-        await trx
-          .updateTable('deliveries')
-          .set({ ...lease, run_at: runAt.toISOString(), last_error: o.error ?? null })
-          .where('id', '=', d.id)
-          .execute();
-      }
-      if (integration && integration.status !== 'paused') await updateHealth(trx, integration, o, now);
-    });
+    } else {
+      const runAt = new Date(now.getTime() + nextDelayMs(d.attempts, o.retryAfterS, opts.retryScale));
+      await trx
+        .updateTable('deliveries')
+        .set({ ...lease, run_at: runAt.toISOString(), last_error: o.error ?? null })
+        .where('id', '=', d.id)
+        .execute();
+    }
+    if (integration && integration.status !== 'paused') await updateHealth(trx, integration, o, now);
   }
 
   async function updateHealth(trx: Store['db'], i: IntegrationRecord, o: AttemptOutcome, now: Date) {
@@ -310,6 +425,9 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      // Claimed but never started: hand them back now, without counting an attempt.
+      for (const { job } of queued.splice(0))
+        await retryDelivery(store, job, new Date(), job.last_error ?? '', true).catch(() => {});
       await Promise.allSettled([...running]);
       if (!opts.http) await http.close();
     },
