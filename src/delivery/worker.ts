@@ -157,16 +157,18 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
       integration(teamId: string, id: string) {
         const key = `${teamId}|${id}`;
         let p = integrations.get(key);
-        if (!p) integrations.set(key, (p = findIntegration(store.db, teamId, id)));
+        if (!p) {
+          p = findIntegration(store.db, teamId, id);
+          integrations.set(key, p);
+        }
         return p;
       },
       secrets(i: IntegrationRecord) {
         let p = secrets.get(i.id);
-        if (!p)
-          secrets.set(
-            i.id,
-            (p = resolveSecrets(store.db, opts.keyring, i.teamId, integrationSecretNames(i))),
-          );
+        if (!p) {
+          p = resolveSecrets(store.db, opts.keyring, i.teamId, integrationSecretNames(i));
+          secrets.set(i.id, p);
+        }
         return p;
       },
     };
