@@ -47,11 +47,34 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('busy_timeout = 10000');
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     store = { db, dialect: 'sqlite', close: () => db.destroy() };
   }
   await migrate(store);
   return store;
+}
+
+/**
+ * Kysely prepares every query anew; parsing a 300-parameter history INSERT costs about as much as
+ * running it. Statements are cached by SQL text. Safe: Kysely's SQLite driver has one connection and
+ * serialises queries (a stream holds it until done), so a cached statement is never in use twice.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 256) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt) {
+        cache.delete(sql); // most recently used last
+      } else {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(sql, stmt);
+      return stmt;
+    },
+    close: () => sqlite.close(),
+  };
 }
 
 export async function migrate(store: Store): Promise<void> {
