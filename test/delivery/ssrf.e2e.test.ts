@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServerProcess, startServerProcess } from '../helpers/server.js';
+import { startServerProcess } from '../helpers/server.js';
 import { apiOf, type Receiver, settled, startReceiver } from './lib.js';
 
 /**
