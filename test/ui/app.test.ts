@@ -1,6 +1,7 @@
 /**
  * Browser tests of the web app: a real `tripline serve` process, Debian's Chromium driven by
- * playwright-core, and a local webhook receiver. Screenshots go to test-artifacts/screenshots/.
+ * playwright-core, a local webhook receiver and a fake Slack API. Screenshots go to
+ * test-artifacts/screenshots/.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -18,11 +19,23 @@ const TEAM = 'admin';
 const PROJECT = 'mnist';
 
 type Received = { path: string; headers: IncomingHttpHeaders; body: string };
+/** A `chat.postMessage` call as the fake Slack received it (blocks and attachments parsed). */
+type SlackPost = {
+  authorization: string | undefined;
+  channel: string;
+  text: string;
+  blocks: any[];
+  attachments: any[];
+};
+/** The bot token the test's Slack integration ends up with (it is rotated to this value). */
+const SLACK_TOKEN = 'xoxb-rotated';
 
 let server: ServerProcess;
 let receiver: Server;
 let receiverUrl = '';
 const received: Received[] = [];
+let slack: Server;
+const slackPosts: SlackPost[] = [];
 let browser: Browser;
 let page: Page;
 let api: ReturnType<typeof client>;
@@ -68,6 +81,31 @@ async function seed() {
     }),
     'artifact',
   );
+  ok(
+    await api('POST', `/teams/${TEAM}/projects/${PROJECT}/artifacts`, {
+      collection: 'classifier',
+      type: 'model',
+      digest: 'sha256:9f2c41d07be55a1e3f6c0d2b8a7e4419c5d3b2a1f0e9d8c7b6a5f4e3d2c1b0a9',
+      metadata: {
+        accuracy: 0.9731,
+        epochs: 12,
+        framework: 'pytorch',
+        hyperparameters: { lr: 0.001, batch_size: 128 },
+      },
+      aliases: ['best'],
+      tags: ['candidate'],
+    }),
+    'artifact v1',
+  );
+  ok(
+    await api('POST', `/teams/${TEAM}/projects/${PROJECT}/artifacts`, {
+      collection: 'mnist-train',
+      type: 'dataset',
+      digest: 'sha256:0c6b1e5a',
+      metadata: { rows: 60000, source: 'yann.lecun.com' },
+    }),
+    'dataset',
+  );
   ok(await api('POST', `/teams/${TEAM}/registries`, { name: 'models' }), 'registry');
   ok(
     await api('POST', `/teams/${TEAM}/registries/models/collections/mnist-classifier/links`, {
@@ -108,7 +146,41 @@ beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 
-  server = await startServerProcess({ env: { TRIPLINE_ALLOW_PRIVATE_TARGETS: '127.0.0.1/32' } });
+  // Slack's chat.postMessage: checks the bot token, answers like Slack. @slack/web-api posts
+  // form-encoded fields with blocks and attachments as JSON strings.
+  slack = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => {
+      raw += d;
+    });
+    req.on('end', () => {
+      const json = (body: unknown) =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (req.method !== 'POST' || req.url?.split('?')[0] !== '/api/chat.postMessage')
+        return res.writeHead(404).end();
+      const fields: Record<string, unknown> = (req.headers['content-type'] ?? '').includes('json')
+        ? JSON.parse(raw)
+        : Object.fromEntries(new URLSearchParams(raw));
+      const parsed = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : (v ?? []));
+      if (req.headers.authorization !== `Bearer ${SLACK_TOKEN}`)
+        return json({ ok: false, error: 'invalid_auth' });
+      const post: SlackPost = {
+        authorization: req.headers.authorization,
+        channel: String(fields.channel ?? ''),
+        text: String(fields.text ?? ''),
+        blocks: parsed(fields.blocks),
+        attachments: parsed(fields.attachments),
+      };
+      slackPosts.push(post);
+      json({ ok: true, channel: post.channel, ts: `${Date.now() / 1000}` });
+    });
+  });
+  await new Promise<void>((r) => slack.listen(0, '127.0.0.1', r));
+  const slackApiUrl = `http://127.0.0.1:${(slack.address() as AddressInfo).port}/api/`;
+
+  server = await startServerProcess({
+    env: { TRIPLINE_ALLOW_PRIVATE_TARGETS: '127.0.0.1/32', TRIPLINE_SLACK_API_URL: slackApiUrl },
+  });
   api = client(server.url, server.apiKey);
   seededRunId = await seed();
 
@@ -132,6 +204,7 @@ afterAll(async () => {
   await browser?.close();
   await server?.stop();
   await new Promise((r) => receiver?.close(r));
+  await new Promise((r) => slack?.close(r));
   console.log(`\n[ui] screenshots: ${SHOTS}\n`);
 });
 
@@ -434,6 +507,138 @@ describe('web app against a real server', () => {
     await page.getByText('Edited from the browser test').waitFor();
   });
 
+  it('creates a team-wide Slack automation through the form; it posts to Slack and shows in team history', async () => {
+    await page.goto(`${base()}/teams/${TEAM}/automations`);
+    // Only team-scope automations by default; the project's one is a click away.
+    await page.getByText('No team-wide automations yet').waitFor();
+    await page.getByRole('button', { name: /show the 1 automation of its projects/ }).click();
+    const projectRow = page.getByRole('row').filter({ hasText: 'run-failure-alert' });
+    await projectRow.getByRole('link', { name: `Project ${PROJECT}` }).waitFor();
+    await page.getByLabel('Show').selectOption('team');
+    await page.getByText('No team-wide automations yet').waitFor();
+    await page.getByRole('link', { name: 'New automation' }).click();
+
+    // Step 1: the team scope allows artifact-label, link and run events, not artifact creation.
+    await page.getByText(`Every project and registry of team ${TEAM}`).waitFor();
+    await page.getByRole('radio', { name: /A run changes state/ }).check();
+    await page.getByRole('radio', { name: /linked to the registry/ }).waitFor();
+    expect(await page.getByRole('radio', { name: /An artifact version is created/ }).count()).toBe(0);
+    await page.getByLabel('Run name (regular expression)').fill('^slack-');
+    await page.getByRole('button', { name: 'Next: Action' }).click();
+
+    // Step 2: Slack, with the only Slack integration preselected.
+    await page.getByRole('radio', { name: /Slack notification/ }).check();
+    await expect.poll(() => page.getByLabel('Integration').inputValue()).not.toBe('');
+    await page.getByLabel('Title', { exact: true }).fill('Training run failed');
+    await page.getByLabel('Severity').selectOption('ERROR');
+    await page.getByLabel('Message').fill('Check the loss curve before retrying.');
+    await shot('22-team-form-slack');
+    await page.getByRole('button', { name: 'Next: Name' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('team-run-failed-slack');
+    await page.getByRole('button', { name: 'Create automation' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'team-run-failed-slack' });
+    await row.getByText('Run becomes FAILED (runs matching /^slack-/)').waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/teams/${TEAM}/automations`);
+    await row.getByText('Slack · ml alerts').waitFor();
+    await shot('23-team-automations');
+
+    const saved = (await api('GET', `/automations?team=${TEAM}`)).body.items.find(
+      (a: any) => a.name === 'team-run-failed-slack',
+    );
+    expect(saved.scope).toEqual({ type: 'TEAM', team: TEAM });
+    expect(saved.action).toMatchObject({
+      type: 'NOTIFICATION',
+      severity: 'ERROR',
+      title: 'Training run failed',
+    });
+
+    // A run failing in any project of the team fires it.
+    const run = await api('POST', `/teams/${TEAM}/projects/${PROJECT}/runs`, { displayName: 'slack-run-1' });
+    expect(run.status).toBe(201);
+    expect(
+      (await api('PATCH', `/teams/${TEAM}/projects/${PROJECT}/runs/${run.body.id}`, { state: 'FAILED' }))
+        .status,
+    ).toBe(200);
+
+    await page.getByRole('link', { name: 'Team history' }).click();
+    const exec = page
+      .getByRole('row')
+      .filter({ hasText: 'team-run-failed-slack' })
+      .filter({ hasText: 'slack-run-1' });
+    await exec.getByText('FINISHED').waitFor({ timeout: 45_000 });
+    // The team history holds the project automation's execution for the same run too.
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'run-failure-alert' })
+      .filter({ hasText: 'slack-run-1' })
+      .waitFor({ timeout: 45_000 });
+    await shot('24-team-history');
+
+    const post = slackPosts.find((p) => JSON.stringify(p.blocks).includes('Training run failed'));
+    expect(post, 'the fake Slack received the message').toBeDefined();
+    expect(post!.authorization).toBe(`Bearer ${SLACK_TOKEN}`);
+    expect(post!.channel).toBe('ml-alerts');
+    expect(post!.text).toContain('[ERROR] Training run failed');
+    expect(post!.blocks[0]).toMatchObject({ type: 'header', text: { text: 'Training run failed' } });
+    expect(post!.attachments[0].color).toBe('#E01E5A');
+    const inner = JSON.stringify(post!.attachments[0].blocks);
+    expect(inner).toContain('Check the loss curve before retrying.');
+    expect(inner).toContain('slack-run-1');
+
+    await exec.getByRole('link').first().click();
+    expect(new URL(page.url()).pathname).toMatch(new RegExp(`^/teams/${TEAM}/history/`));
+    await page.getByRole('heading', { name: 'Payload sent' }).waitFor();
+    expect(await page.getByTitle('Rendered payload').textContent()).toContain('#E01E5A');
+    await page.getByRole('cell', { name: '200' }).first().waitFor();
+    expect(await page.content()).not.toContain(SLACK_TOKEN);
+    await shot('25-team-execution');
+
+    // Its automation link opens the team form; a project's automation opens in its project.
+    await page.getByRole('link', { name: 'team-run-failed-slack', exact: true }).click();
+    await page.getByText(`Every project and registry of team ${TEAM}`).waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/teams/${TEAM}/automations/${saved.id}`);
+  }, 120_000);
+
+  it('watches an alias anywhere in the team (no-op) and redirects a project automation to its project', async () => {
+    await page.goto(`${base()}/teams/${TEAM}/automations/new`);
+    await page.getByRole('radio', { name: /An alias is added/ }).check();
+    await page.getByLabel('Alias (regular expression)').fill('^prod');
+    await page.getByRole('button', { name: 'Next: Action' }).click();
+    await page.getByRole('radio', { name: /No-op/ }).check();
+    await page.getByRole('button', { name: 'Next: Name' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('prod-alias-anywhere');
+    await page.getByRole('button', { name: 'Create automation' }).click();
+    await page.getByRole('link', { name: 'prod-alias-anywhere', exact: true }).waitFor();
+
+    expect(
+      (
+        await api('POST', `/teams/${TEAM}/projects/${PROJECT}/artifacts/classifier/v1/aliases`, {
+          alias: 'production',
+        })
+      ).status,
+    ).toBe(200);
+    await page.getByRole('link', { name: 'Team history' }).click();
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'prod-alias-anywhere' })
+      .filter({ hasText: '“production”' })
+      .getByText('FINISHED')
+      .waitFor({ timeout: 45_000 });
+
+    // Editing a project's automation from the team's list lands in the project, keeping its scope.
+    await page.getByRole('link', { name: 'Team automations' }).click();
+    await page.getByLabel('Show').selectOption('all');
+    await page.getByRole('link', { name: 'Edit run-failure-alert' }).click();
+    await page.waitForURL(new RegExp(`/teams/${TEAM}/projects/${PROJECT}/automations/`));
+    await page.getByText(`The whole project ${PROJECT}`).waitFor();
+
+    // A link naming it under the team (as the team history's execution page does) is redirected.
+    const id = new URL(page.url()).pathname.split('/').pop();
+    await page.goto(`${base()}/teams/${TEAM}/automations/${id}`);
+    await page.waitForURL(`${base()}/teams/${TEAM}/projects/${PROJECT}/automations/${id}`);
+    await page.getByText(`The whole project ${PROJECT}`).waitFor();
+  }, 90_000);
+
   it('shows registries with their collections, versions and aliases', async () => {
     await page.goto(`${base()}/teams/${TEAM}/registries/models`);
     await page.getByRole('heading', { name: /mnist-classifier/ }).waitFor();
@@ -448,6 +653,34 @@ describe('web app against a real server', () => {
     await shot('19-registry-form');
   });
 
+  it("shows a project's artifacts with versions, aliases, tags, digest and metadata", async () => {
+    await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}`);
+    await page.getByRole('link', { name: 'Artifacts' }).click();
+    const classifier = page.getByRole('region', { name: /classifier/ });
+    await classifier.getByRole('heading', { name: /classifier/ }).waitFor();
+    await classifier.getByText('2 versions').waitFor();
+    const v1 = classifier.getByRole('row').filter({ hasText: 'v1' });
+    for (const label of ['best', 'latest', 'production', 'candidate'])
+      await v1.getByText(label, { exact: true }).waitFor();
+    await v1.getByTitle(/^sha256:9f2c41d07be5/).waitFor();
+    await v1.getByText('0.9731', { exact: true }).waitFor();
+    await v1.getByText('1 more…').click();
+    await v1.getByText('"batch_size": 128').waitFor();
+    await page
+      .getByRole('region', { name: /mnist-train/ })
+      .getByText('dataset', { exact: true })
+      .waitFor();
+    await shot('26-project-artifacts');
+
+    // "Watch" starts an automation on that collection.
+    await page.getByRole('link', { name: 'Watch collection classifier' }).click();
+    await expect(page.getByRole('radio', { name: 'One collection in it' }).isChecked()).resolves.toBe(true);
+    await expect(page.getByLabel('Collection', { exact: true }).inputValue()).resolves.toBe('classifier');
+    await expect(
+      page.getByRole('radio', { name: /An artifact version is created/ }).isChecked(),
+    ).resolves.toBe(true);
+  });
+
   it('is usable on a narrow window and by keyboard', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/automations`);
@@ -456,6 +689,15 @@ describe('web app against a real server', () => {
     await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/runs/${seededRunId}`);
     await page.locator('.uplot').first().waitFor();
     await shot('21-narrow-run');
+    await page.goto(`${base()}/teams/${TEAM}/projects/${PROJECT}/artifacts`);
+    await page
+      .getByRole('region', { name: /classifier/ })
+      .getByText('production')
+      .waitFor();
+    await shot('21b-narrow-artifacts');
+    await page.goto(`${base()}/teams/${TEAM}/history`);
+    await page.getByRole('row').filter({ hasText: 'team-run-failed-slack' }).first().waitFor();
+    await shot('21c-narrow-team-history');
 
     // Keyboard: the skip link is the first stop, and Tab reaches the bell links.
     await page.setViewportSize({ width: 1280, height: 860 });

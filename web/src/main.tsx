@@ -10,7 +10,7 @@ import { RegistryPage } from './pages/Registry.js';
 import { RunPage } from './pages/Run.js';
 import { SettingsPage } from './pages/Settings.js';
 import { SignInPage } from './pages/SignIn.js';
-import type { Place } from './place.js';
+import { type Place, teamPlace } from './place.js';
 import { Link, match, navigate, path, useLocation } from './router.js';
 import { ErrorBox, Spinner } from './ui.js';
 import './styles.css';
@@ -138,6 +138,14 @@ function placeRoutes(kind: 'projects' | 'registries'): Route[] {
     { pattern: base, render: (m) => <Page place={place(m)} tab="main" /> },
     { pattern: `${base}/automations`, render: (m) => <Page place={place(m)} tab="automations" /> },
     { pattern: `${base}/history`, render: (m) => <Page place={place(m)} tab="history" /> },
+    ...(kind === 'projects'
+      ? [
+          {
+            pattern: `${base}/artifacts`,
+            render: (m: Record<string, string>) => <Page place={place(m)} tab="artifacts" />,
+          },
+        ]
+      : []),
     { pattern: `${base}/automations/new`, render: (m) => <AutomationFormPage place={place(m)} /> },
     { pattern: `${base}/automations/:id`, render: (m) => <AutomationFormPage place={place(m)} id={m.id} /> },
     {
@@ -149,6 +157,20 @@ function placeRoutes(kind: 'projects' | 'registries'): Route[] {
 
 const ROUTES: Route[] = [
   { pattern: '/teams/:team', render: (m) => <TeamPage team={m.team} /> },
+  { pattern: '/teams/:team/automations', render: (m) => <TeamPage team={m.team} tab="automations" /> },
+  { pattern: '/teams/:team/history', render: (m) => <TeamPage team={m.team} tab="history" /> },
+  {
+    pattern: '/teams/:team/automations/new',
+    render: (m) => <AutomationFormPage place={teamPlace(m.team)} />,
+  },
+  {
+    pattern: '/teams/:team/automations/:id',
+    render: (m) => <AutomationFormPage place={teamPlace(m.team)} id={m.id} />,
+  },
+  {
+    pattern: '/teams/:team/history/:execution',
+    render: (m) => <ExecutionDetail place={teamPlace(m.team)} id={m.execution} />,
+  },
   { pattern: '/teams/:team/settings', render: (m) => <SettingsPage team={m.team} /> },
   ...placeRoutes('projects'),
   ...placeRoutes('registries'),

@@ -27,7 +27,7 @@ import {
   isMetricEvent,
   isRunEvent,
 } from '../events.js';
-import { type Place, placeBase, placeCrumbs, placeScope } from '../place.js';
+import { type Place, placeBase, placeCrumbs, placeOfScope, placeScope, samePlace } from '../place.js';
 import { Link, navigate, useLocation } from '../router.js';
 import { Breadcrumbs, ErrorBox, errorMessage, Field, JsonBlock, PageHeader, Spinner } from '../ui.js';
 import { automationsKey, useIntegrations } from './Automations.js';
@@ -209,6 +209,13 @@ export function AutomationFormPage({ place, id }: { place: Place; id?: string })
     enabled: !!id,
   });
   const base = placeBase(place);
+  // An automation is edited from its own place: a link from the team-wide history may name a
+  // project's automation under the team, and saving it there would move it to the team scope.
+  const home = existing.data ? placeOfScope(existing.data.scope) : place;
+  const misplaced = !samePlace(home, place);
+  useEffect(() => {
+    if (misplaced && id) navigate(`${placeBase(home)}/automations/${enc(id)}`, { replace: true });
+  }, [misplaced, home, id]);
   const crumbs = [
     ...placeCrumbs(place),
     { label: 'Automations', to: `${base}/automations` },
@@ -217,7 +224,7 @@ export function AutomationFormPage({ place, id }: { place: Place; id?: string })
   return (
     <>
       <Breadcrumbs items={crumbs} />
-      {id && existing.isPending ? (
+      {(id && existing.isPending) || misplaced ? (
         <Spinner label="Loading automation…" />
       ) : id && existing.error ? (
         <ErrorBox error={existing.error} retry={() => existing.refetch()} />
@@ -236,9 +243,23 @@ function AutomationForm({ place, existing }: { place: Place; existing?: Automati
     if (existing) return formFromAutomation(existing);
     const allowed = eventsForScope(baseScope);
     const asked = search.get('event') as EventType | null;
+    const collection = place.kind === 'team' ? null : search.get('collection');
+    const inScope = collection
+      ? eventsForScope({ ...baseScope, type: 'ARTIFACT_COLLECTION', collection })
+      : allowed;
     const eventType =
-      asked && allowed.includes(asked) ? asked : place.kind === 'project' ? 'RUN_STATE' : 'LINK_ARTIFACT';
+      asked && inScope.includes(asked)
+        ? asked
+        : collection
+          ? inScope[0]
+          : place.kind === 'registry'
+            ? 'LINK_ARTIFACT'
+            : 'RUN_STATE';
     const s = defaultForm(eventType);
+    if (collection) {
+      s.scopeLevel = 'collection';
+      s.collection = collection;
+    }
     const metric = search.get('metric');
     if (metric) {
       s.metric = metric;
@@ -271,7 +292,8 @@ function AutomationForm({ place, existing }: { place: Place; existing?: Automati
         ? api<Automation>(`/automations/${enc(existing.id)}`, { method: 'PATCH', body })
         : api<Automation>('/automations', { method: 'POST', body }),
     onSuccess: () => {
-      qc.invalidateQueries({ queryKey: automationsKey(place) });
+      // The team's lists (its own and every place's) all start with this key.
+      qc.invalidateQueries({ queryKey: automationsKey(place).slice(0, 2) });
       if (existing) qc.invalidateQueries({ queryKey: ['automation', existing.id] });
       navigate(`${placeBase(place)}/automations`);
     },
@@ -410,7 +432,7 @@ function EventStep({ place, state, set, err, allowed }: StepProps & { place: Pla
           ? `/teams/${enc(place.team)}/projects/${enc(place.name)}/artifacts`
           : `/teams/${enc(place.team)}/registries/${enc(place.name)}/collections`,
       ),
-    enabled: state.scopeLevel === 'collection',
+    enabled: state.scopeLevel === 'collection' && place.kind !== 'team',
   });
   const metrics = useQuery({
     queryKey: ['metric-names', place.team, place.name],
@@ -432,27 +454,37 @@ function EventStep({ place, state, set, err, allowed }: StepProps & { place: Pla
   return (
     <>
       <Fieldset legend="Where to watch">
-        <div className="radio-row">
-          <label className="radio">
-            <input
-              type="radio"
-              name="scopeLevel"
-              checked={state.scopeLevel === 'place'}
-              onChange={() => set('scopeLevel', 'place')}
-            />
-            The whole {placeWord} <span className="mono">{place.name}</span>
-          </label>
-          <label className="radio">
-            <input
-              type="radio"
-              name="scopeLevel"
-              checked={state.scopeLevel === 'collection'}
-              onChange={() => set('scopeLevel', 'collection')}
-            />
-            One collection in it
-          </label>
-        </div>
-        {state.scopeLevel === 'collection' && (
+        {place.kind === 'team' ? (
+          <p>
+            Every project and registry of team <span className="mono">{place.team}</span>, including those
+            created later.{' '}
+            <span className="muted">
+              To watch one project, registry or collection, create the automation there instead.
+            </span>
+          </p>
+        ) : (
+          <div className="radio-row">
+            <label className="radio">
+              <input
+                type="radio"
+                name="scopeLevel"
+                checked={state.scopeLevel === 'place'}
+                onChange={() => set('scopeLevel', 'place')}
+              />
+              The whole {placeWord} <span className="mono">{place.name}</span>
+            </label>
+            <label className="radio">
+              <input
+                type="radio"
+                name="scopeLevel"
+                checked={state.scopeLevel === 'collection'}
+                onChange={() => set('scopeLevel', 'collection')}
+              />
+              One collection in it
+            </label>
+          </div>
+        )}
+        {state.scopeLevel === 'collection' && place.kind !== 'team' && (
           <Field
             label="Collection"
             error={err('scope.collection')}

@@ -1,8 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
-import { type Automation, api, enc, fetchAll, type Integration, qs } from '../api.js';
+import { type Automation, api, enc, fetchAll, type Integration, qs, type Scope } from '../api.js';
 import { describeAction, describeEvent, EVENT_LABELS } from '../events.js';
-import { type Place, placeBase, placeParam } from '../place.js';
+import { type Place, placeBase, placeOfScope, placeParam } from '../place.js';
 import { Link } from '../router.js';
 import { ConfirmDialog, Empty, ErrorBox, errorMessage, Loader, Time } from '../ui.js';
 
@@ -17,6 +17,14 @@ export function automationsKey(place: Place) {
   return ['automations', place.team, place.kind, place.name];
 }
 
+/** Where an automation watches, in words: "Team-wide", "Project mnist", "Collection c in registry r". */
+export function describeScope(s: Scope): string {
+  if (s.type === 'TEAM') return 'Team-wide';
+  const where = s.project ? `project ${s.project}` : `registry ${s.registry}`;
+  if (s.type === 'ARTIFACT_COLLECTION') return `Collection ${s.collection} in ${where}`;
+  return where[0].toUpperCase() + where.slice(1);
+}
+
 export function AutomationsTab({ place }: { place: Place }) {
   const qc = useQueryClient();
   const base = placeBase(place);
@@ -28,6 +36,10 @@ export function AutomationsTab({ place }: { place: Place }) {
   const integrations = useIntegrations(place.team);
   const [search, setSearch] = useState('');
   const [sort, setSort] = useState<'name' | 'last'>('name');
+  // The team's list holds every automation of the team; by default only the team-scope ones.
+  const isTeam = place.kind === 'team';
+  const [allScopes, setAllScopes] = useState(false);
+  const showScope = isTeam && allScopes;
   const [deleting, setDeleting] = useState<Automation | null>(null);
 
   const toggle = useMutation({
@@ -45,14 +57,17 @@ export function AutomationsTab({ place }: { place: Place }) {
 
   const shown = useMemo(() => {
     const q = search.trim().toLowerCase();
-    const list = (automations.data ?? []).filter((a) => !q || a.name.toLowerCase().includes(q));
+    const list = (automations.data ?? []).filter(
+      (a) => (!isTeam || allScopes || a.scope.type === 'TEAM') && (!q || a.name.toLowerCase().includes(q)),
+    );
     return list.sort((a, b) =>
       sort === 'name'
         ? a.name.localeCompare(b.name)
         : Date.parse(b.lastExecutionAt ?? '0') - Date.parse(a.lastExecutionAt ?? '0') ||
           a.name.localeCompare(b.name),
     );
-  }, [automations.data, search, sort]);
+  }, [automations.data, search, sort, isTeam, allScopes]);
+  const elsewhere = isTeam ? (automations.data ?? []).filter((a) => a.scope.type !== 'TEAM').length : 0;
 
   return (
     <>
@@ -73,6 +88,18 @@ export function AutomationsTab({ place }: { place: Place }) {
             <option value="last">Last triggered</option>
           </select>
         </label>
+        {isTeam && (
+          <label className="inline-label">
+            Show{' '}
+            <select
+              value={allScopes ? 'all' : 'team'}
+              onChange={(e) => setAllScopes(e.target.value === 'all')}
+            >
+              <option value="team">Team-wide automations</option>
+              <option value="all">All automations of the team</option>
+            </select>
+          </label>
+        )}
         <div className="spacer" />
         <Link className="btn btn-primary" to={`${base}/automations/new`}>
           New automation
@@ -81,7 +108,23 @@ export function AutomationsTab({ place }: { place: Place }) {
       {toggle.error && <ErrorBox error={toggle.error} />}
       <Loader query={automations} label="Loading automations…">
         {(items) =>
-          items.length === 0 ? (
+          isTeam && !allScopes && shown.length === 0 && !search.trim() ? (
+            <Empty title="No team-wide automations yet">
+              A team-wide automation watches every project and registry of <strong>{place.team}</strong>,
+              including those created later — a run failing anywhere, the <code>production</code> alias
+              landing on any artifact, a version linked into any registry.{' '}
+              <Link to={`${base}/automations/new`}>Create a team-wide automation</Link>
+              {elsewhere > 0 && (
+                <>
+                  , or{' '}
+                  <button type="button" className="link-button" onClick={() => setAllScopes(true)}>
+                    show the {elsewhere} automation{elsewhere === 1 ? '' : 's'} of its projects and registries
+                  </button>
+                </>
+              )}
+              .
+            </Empty>
+          ) : items.length === 0 ? (
             <Empty title="No automations yet">
               An automation watches for an event here — a run failing, a metric crossing a threshold, an alias
               moving to a version — and posts to Slack or a webhook.{' '}
@@ -101,6 +144,7 @@ export function AutomationsTab({ place }: { place: Place }) {
                 <thead>
                   <tr>
                     <th scope="col">Name</th>
+                    {showScope && <th scope="col">Scope</th>}
                     <th scope="col">Event</th>
                     <th scope="col">Action</th>
                     <th scope="col">Enabled</th>
@@ -111,75 +155,88 @@ export function AutomationsTab({ place }: { place: Place }) {
                   </tr>
                 </thead>
                 <tbody>
-                  {shown.map((a) => (
-                    <tr key={a.id}>
-                      <td data-label="Name">
-                        <Link to={`${base}/automations/${enc(a.id)}`} className="strong">
-                          {a.name}
-                        </Link>
-                        {a.description && <div className="muted small">{a.description}</div>}
-                      </td>
-                      <td data-label="Event">
-                        <div className="small muted">{EVENT_LABELS[a.event.type] ?? a.event.type}</div>
-                        <div className="mono small">{describeEvent(a)}</div>
-                      </td>
-                      <td data-label="Action">{describeAction(a.action, integrations.data)}</td>
-                      <td data-label="Enabled">
-                        <label className="switch">
-                          <input
-                            type="checkbox"
-                            role="switch"
-                            aria-checked={a.enabled}
-                            checked={a.enabled}
-                            disabled={toggle.isPending && toggle.variables?.id === a.id}
-                            onChange={() => toggle.mutate(a)}
-                            aria-label={`Enabled: ${a.name}`}
-                          />
-                          <span aria-hidden="true" />
-                        </label>
-                      </td>
-                      <td data-label="Last triggered">
-                        {a.lastExecutionAt ? (
-                          <Link
-                            to={`${base}/history?automation=${enc(a.id)}`}
-                            title="Show this automation's history"
-                          >
-                            <Time iso={a.lastExecutionAt} />
+                  {shown.map((a) => {
+                    // Edited from its own place, so the form keeps its scope.
+                    const home = placeBase(placeOfScope(a.scope));
+                    return (
+                      <tr key={a.id}>
+                        <td data-label="Name">
+                          <Link to={`${home}/automations/${enc(a.id)}`} className="strong">
+                            {a.name}
                           </Link>
-                        ) : (
-                          <span className="muted">never</span>
+                          {a.description && <div className="muted small">{a.description}</div>}
+                        </td>
+                        {showScope && (
+                          <td data-label="Scope">
+                            {a.scope.type === 'TEAM' ? (
+                              <span className="muted">Team-wide</span>
+                            ) : (
+                              <Link to={home}>{describeScope(a.scope)}</Link>
+                            )}
+                          </td>
                         )}
-                        {a.suppressedCount ? (
-                          <div
-                            className="small muted"
-                            title="Firings held back by the rate limit or cooldown"
+                        <td data-label="Event">
+                          <div className="small muted">{EVENT_LABELS[a.event.type] ?? a.event.type}</div>
+                          <div className="mono small">{describeEvent(a)}</div>
+                        </td>
+                        <td data-label="Action">{describeAction(a.action, integrations.data)}</td>
+                        <td data-label="Enabled">
+                          <label className="switch">
+                            <input
+                              type="checkbox"
+                              role="switch"
+                              aria-checked={a.enabled}
+                              checked={a.enabled}
+                              disabled={toggle.isPending && toggle.variables?.id === a.id}
+                              onChange={() => toggle.mutate(a)}
+                              aria-label={`Enabled: ${a.name}`}
+                            />
+                            <span aria-hidden="true" />
+                          </label>
+                        </td>
+                        <td data-label="Last triggered">
+                          {a.lastExecutionAt ? (
+                            <Link
+                              to={`${base}/history?automation=${enc(a.id)}`}
+                              title="Show this automation's history"
+                            >
+                              <Time iso={a.lastExecutionAt} />
+                            </Link>
+                          ) : (
+                            <span className="muted">never</span>
+                          )}
+                          {a.suppressedCount ? (
+                            <div
+                              className="small muted"
+                              title="Firings held back by the rate limit or cooldown"
+                            >
+                              {a.suppressedCount} suppressed
+                            </div>
+                          ) : null}
+                        </td>
+                        <td className="row-actions">
+                          <Link
+                            className="btn btn-small"
+                            to={`${home}/automations/${enc(a.id)}`}
+                            aria-label={`Edit ${a.name}`}
                           >
-                            {a.suppressedCount} suppressed
-                          </div>
-                        ) : null}
-                      </td>
-                      <td className="row-actions">
-                        <Link
-                          className="btn btn-small"
-                          to={`${base}/automations/${enc(a.id)}`}
-                          aria-label={`Edit ${a.name}`}
-                        >
-                          Edit
-                        </Link>
-                        <button
-                          type="button"
-                          className="btn btn-small btn-danger-ghost"
-                          onClick={() => {
-                            remove.reset();
-                            setDeleting(a);
-                          }}
-                          aria-label={`Delete ${a.name}`}
-                        >
-                          Delete
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
+                            Edit
+                          </Link>
+                          <button
+                            type="button"
+                            className="btn btn-small btn-danger-ghost"
+                            onClick={() => {
+                              remove.reset();
+                              setDeleting(a);
+                            }}
+                            aria-label={`Delete ${a.name}`}
+                          >
+                            Delete
+                          </button>
+                        </td>
+                      </tr>
+                    );
+                  })}
                 </tbody>
               </table>
             </div>

@@ -4,15 +4,17 @@ import { enc, fetchAll, type Run } from '../api.js';
 import { type Place, placeBase, placeCrumbs } from '../place.js';
 import { Link } from '../router.js';
 import { Breadcrumbs, Empty, formatValue, Loader, PageHeader, StateBadge, Tabs, Time } from '../ui.js';
+import { CollectionsTab } from './Artifacts.js';
 import { AutomationsTab } from './Automations.js';
 import { HistoryTab } from './History.js';
 
-export type Tab = 'main' | 'automations' | 'history';
+export type Tab = 'main' | 'artifacts' | 'automations' | 'history';
 
 export function placeTabs(place: Place) {
   const base = placeBase(place);
   return [
     { id: 'main', label: place.kind === 'project' ? 'Runs' : 'Collections', to: base },
+    ...(place.kind === 'project' ? [{ id: 'artifacts', label: 'Artifacts', to: `${base}/artifacts` }] : []),
     { id: 'automations', label: 'Automations', to: `${base}/automations` },
     { id: 'history', label: 'History', to: `${base}/history` },
   ];
@@ -27,6 +29,7 @@ export function ProjectPage({ place, tab }: { place: Place; tab: Tab }) {
       <PageHeader title={place.name} kicker="Project" />
       <Tabs items={tabs} current={tab} />
       {tab === 'main' && <RunsTab place={place} />}
+      {tab === 'artifacts' && <CollectionsTab place={place} />}
       {tab === 'automations' && <AutomationsTab place={place} />}
       {tab === 'history' && <HistoryTab place={place} />}
     </>
