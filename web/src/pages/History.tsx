@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import { type Automation, api, type Execution, enc, type Page, qs } from '../api.js';
 import { ACTION_LABELS, EVENT_LABELS } from '../events.js';
 import { type Place, placeBase, placeCrumbs, placeParam } from '../place.js';
-import { Link, navigate, useLocation } from '../router.js';
+import { Link, navigate, path, useLocation } from '../router.js';
 import {
   absoluteTime,
   Breadcrumbs,
@@ -49,7 +49,22 @@ function eventSummary(e: Execution['event']): string {
   return parts.join(' ');
 }
 
+/** The project or registry an event happened in, as a link (for the team-wide history). */
+function EventPlace({ team, details }: { team: string; details?: Record<string, unknown> }) {
+  const name = details?.project;
+  if (typeof name !== 'string' || !name) return <span className="muted">—</span>;
+  const registry = details?.projectKind === 'registry';
+  return (
+    <Link to={path('teams', team, registry ? 'registries' : 'projects', name)}>
+      <span className="sr-only">{registry ? 'Registry ' : 'Project '}</span>
+      {name}
+      {registry && <span className="small muted"> (registry)</span>}
+    </Link>
+  );
+}
+
 export function HistoryTab({ place }: { place: Place }) {
+  const teamWide = place.kind === 'team';
   const { search } = useLocation();
   const automationId = search.get('automation');
   const base = placeBase(place);
@@ -109,6 +124,7 @@ export function HistoryTab({ place }: { place: Place }) {
                 <tr>
                   <th scope="col">Time</th>
                   <th scope="col">Automation</th>
+                  {teamWide && <th scope="col">Where</th>}
                   <th scope="col">Event</th>
                   <th scope="col">Action</th>
                   <th scope="col">State</th>
@@ -133,6 +149,11 @@ export function HistoryTab({ place }: { place: Place }) {
                       </Link>
                     </td>
                     <td data-label="Automation">{x.automationName}</td>
+                    {teamWide && (
+                      <td data-label="Where">
+                        <EventPlace team={place.team} details={x.event.details} />
+                      </td>
+                    )}
                     <td data-label="Event">
                       <div className="small muted">
                         {EVENT_LABELS[x.event.type as keyof typeof EVENT_LABELS] ?? x.event.type}

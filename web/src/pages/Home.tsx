@@ -35,7 +35,7 @@ export type TeamTab = 'main' | 'automations' | 'history';
 export function teamTabs(team: string) {
   const base = path('teams', team);
   return [
-    { id: 'main', label: 'Projects & registries', to: base },
+    { id: 'main', label: 'Overview', to: base },
     { id: 'automations', label: 'Team automations', to: `${base}/automations` },
     { id: 'history', label: 'Team history', to: `${base}/history` },
   ];
