@@ -114,6 +114,12 @@ async function seed() {
     }),
     'link',
   );
+  ok(
+    await api('POST', `/teams/${TEAM}/registries/models/collections/mnist-classifier/links`, {
+      source: `${TEAM}/${PROJECT}/classifier:v1`,
+    }),
+    'link v1',
+  );
   return run.id as string;
 }
 
@@ -348,6 +354,8 @@ describe('web app against a real server', () => {
     await confirm.getByText('test receiver').waitFor();
     await shot('08b-secret-in-use');
     await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    await shot('08c-settings-slack');
     expect(await page.content()).not.toContain('xoxb-');
   });
 
@@ -375,7 +383,7 @@ describe('web app against a real server', () => {
       .waitFor();
     await payload.fill('{"text": "${run_name} is ${run_state}", "token": "${ACCESS_TOKEN}"');
     await page.getByText('The payload is not valid JSON').waitFor();
-    await payload.fill('{"text": "${run_name} is ${run_state}", "token": "${ACCESS_TOKEN}"}');
+    await payload.fill('{\n  "text": "${run_name} is ${run_state}",\n  "token": "${ACCESS_TOKEN}"\n}');
     await page.getByTitle('Rendered payload preview').waitFor();
     expect(await page.getByTitle('Rendered payload preview').textContent()).not.toContain(SECRET_VALUE);
     await shot('11-form-action');
@@ -643,6 +651,11 @@ describe('web app against a real server', () => {
     await page.goto(`${base()}/teams/${TEAM}/registries/models`);
     await page.getByRole('heading', { name: /mnist-classifier/ }).waitFor();
     await page.getByText('staging').waitFor();
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'classifier:v1' })
+      .getByText('0.9731', { exact: true })
+      .waitFor();
     await page.getByRole('link', { name: `${TEAM}/${PROJECT}/classifier:v0` }).waitFor();
     await shot('18-registry');
     await page.getByRole('link', { name: 'Automations' }).click();
