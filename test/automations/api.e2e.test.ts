@@ -16,16 +16,21 @@ const runStateBody = (name: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-/** The webhook integration the template cases need: through the API when it exists, else a row. */
+/**
+ * The webhook integration the template cases need (signing secret HOOK_SIGNING): through the API
+ * when it exists, else the row the API would write.
+ */
 async function webhookIntegration(server: ServerProcess, api: Api): Promise<string> {
+  const secret = await api('PUT', '/teams/ml/secrets/HOOK_SIGNING', { value: 's3cr3t-value' });
   const res = await api('POST', '/teams/ml/integrations', {
     kind: 'webhook',
     name: 'hook',
     url: 'https://example.com/hook',
+    secret: 'HOOK_SIGNING',
   });
   if (res.status === 201 || res.status === 200) return res.body.id;
   // POST /teams/{team}/integrations is not built yet: write the row the API would write.
-  expect(res.status).toBe(404);
+  expect([secret.status, res.status]).toEqual([404, 404]);
   const store = await openStore({ dataDir: server.dataDir, databaseUrl: server.databaseUrl });
   try {
     const team = await store.db
@@ -42,7 +47,7 @@ async function webhookIntegration(server: ServerProcess, api: Api): Promise<stri
         team_id: team.id,
         kind: 'webhook',
         name: 'hook',
-        config: JSON.stringify({ url: 'https://example.com/hook' }),
+        config: JSON.stringify({ url: 'https://example.com/hook', secret: 'HOOK_SIGNING' }),
         status: 'ok',
         status_reason: null,
         consecutive_failures: 0,
@@ -321,6 +326,23 @@ for (const { dialect, skip } of DIALECTS) {
       expect(bad.status).toBe(400);
       expect(bad.body.error.field).toBe('action.payload');
       expect(bad.body.error.message).toContain('run_nme');
+      // A secret of the integration may be used; another name is a typo.
+      const otherSecret = await admin('POST', '/automations', {
+        ...base,
+        action: { type: 'GENERIC_WEBHOOK', integrationId: hookId, payload: { sig: '${HOOK_SIGNNG}' } },
+      });
+      expect(otherSecret.status).toBe(400);
+      expect(otherSecret.body.error.field).toBe('action.payload');
+      const withSecret = await admin('POST', '/automations', {
+        ...base,
+        name: 'hooked-secret',
+        action: {
+          type: 'GENERIC_WEBHOOK',
+          integrationId: hookId,
+          payload: { sig: '${HOOK_SIGNING}', token: '${ACCESS_TOKEN}', v: '${artifact_metadata.acc}' },
+        },
+      });
+      expect(withSecret.status, JSON.stringify(withSecret.body)).toBe(201);
       const unknownIntegration = await admin('POST', '/automations', {
         ...base,
         action: { type: 'GENERIC_WEBHOOK', integrationId: 'nope', payload: { text: 'x' } },
