@@ -677,7 +677,9 @@ describe('web app against a real server', () => {
       await v1.getByText(label, { exact: true }).waitFor();
     await v1.getByTitle(/^sha256:9f2c41d07be5/).waitFor();
     await v1.getByText('0.9731', { exact: true }).waitFor();
-    await v1.getByText('1 more…').click();
+    // The metadata disclosure opens from the keyboard.
+    await v1.locator('summary').focus();
+    await page.keyboard.press('Enter');
     await v1.getByText('"batch_size": 128').waitFor();
     await page
       .getByRole('region', { name: /mnist-train/ })
