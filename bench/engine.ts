@@ -1,30 +1,29 @@
 /**
  * Engine benchmarks (issue #3):
  *
- *   npx tsx bench/engine.ts [--only a,b,c] [--events 20000] [--rows 20000] [--batch 500] [--rounds 3]
- *                           [--samples 300] [--pg postgres://user@host:5432/anydb]
+ *   npm run bench -- engine [--db sqlite,postgres] [--only a,b,c] [--events 20000] [--rows 20000]
+ *                           [--batch 500] [--rounds 3] [--samples 300]
+ *   (or npx tsx bench/engine.ts …)
  *
  * (a) matching throughput: the engine drains the same backlog of events (all in one project) with
  *     1 automation vs 10,000 automations spread over 1,000 projects (the same single automation
  *     matches; the 9,999 others watch other projects, or the same project with filters that miss).
- *     Target: ratio ≥ 0.5.
+ *     In-process, one warm engine per database, rounds alternating. Target: ratio ≥ 0.5.
  * (b) metric ingest through REST (`POST …/runs/{run}/history`, `batch` rows of 10 metrics per
  *     request) into a run whose project has 10 run-metric automations (threshold, change, z-score)
- *     vs a run in a project with none; a server with the engine running, rounds A B A B …. Two
- *     figures: rows/s acknowledged, and rows/s until the engine has also processed them. Target ≥ 0.7.
+ *     vs a run in a project with none; one server with the engine running (`TRIPLINE_ROLE=all`),
+ *     rounds A B A B …. Two figures: rows/s acknowledged, and rows/s until the engine has also
+ *     processed them. Target ≥ 0.7.
  * (c) latency from a committed event to its execution: p50/p99 of executions.triggered_at −
  *     events.created_at, and of the client's ack → execution row visible (polled every 1 ms).
  *
- * SQLite by default (a temp data dir); `--pg` runs the same on PostgreSQL, creating and dropping
- * one fresh database per scenario on that server.
+ * Each database gets fresh data dirs / scratch PostgreSQL databases (bench/lib.ts); PostgreSQL is
+ * skipped when it is not reachable.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import pino from 'pino';
 import { createAutomation } from '../src/automations/commands.js';
 import { startEngine } from '../src/engine/loop.js';
@@ -33,35 +32,44 @@ import { createArtifactVersion } from '../src/tracking/artifacts.js';
 import type { Actor } from '../src/tracking/context.js';
 import { createProject, getProject } from '../src/tracking/projects.js';
 import { createUser } from '../src/tracking/users.js';
-
-const ROOT = join(import.meta.dirname, '..');
+import {
+  type BenchServer,
+  createPgDatabase,
+  fmt,
+  machine,
+  percentiles,
+  pgReachable,
+  printTable,
+  ratioLine,
+  startBenchServer,
+} from './lib.js';
 
 const { values: args } = parseArgs({
+  // Options meant for other benchmarks (the runner passes them to every one) are ignored.
+  strict: false,
   options: {
+    db: { type: 'string', default: 'sqlite,postgres' },
     only: { type: 'string', default: 'a,b,c' },
     events: { type: 'string', default: '20000' },
     rows: { type: 'string', default: '20000' },
     batch: { type: 'string', default: '500' },
     samples: { type: 'string', default: '300' },
     rounds: { type: 'string', default: '3' },
-    pg: { type: 'string', default: '' },
   },
 });
-const ONLY = new Set(args.only!.split(','));
+const ONLY = new Set(String(args.only).split(','));
 const EVENTS = Number(args.events);
 const ROWS = Number(args.rows);
 const BATCH = Number(args.batch);
 const SAMPLES = Number(args.samples);
 const ROUNDS = Number(args.rounds);
-const PG_ADMIN = args.pg!;
-const DIALECT = PG_ADMIN ? 'postgres' : 'sqlite';
+type Dialect = 'sqlite' | 'postgres';
+let DIALECT: Dialect = 'sqlite';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n: number, digits = 0) =>
-  n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 // ---------------------------------------------------------------------------------------------------
-// Environments: a data dir, and a fresh PostgreSQL database when --pg is given.
+// Environments: a data dir, and a scratch PostgreSQL database for the postgres runs.
 
 interface Env {
   dataDir: string;
@@ -71,86 +79,24 @@ interface Env {
 
 async function newEnv(): Promise<Env> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-bench-engine-'));
-  if (!PG_ADMIN) return { dataDir, dispose: async () => rmSync(dataDir, { recursive: true, force: true }) };
-  const name = `tripline_bench_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
+  const removeDir = () => rmSync(dataDir, { recursive: true, force: true });
+  if (DIALECT === 'sqlite') return { dataDir, dispose: async () => removeDir() };
+  const db = await createPgDatabase('tripline_bench_engine');
   return {
     dataDir,
-    databaseUrl: PG_ADMIN.replace(/\/[^/]*$/, `/${name}`),
+    databaseUrl: db.url,
     async dispose() {
-      const c = new pg.Client({ connectionString: PG_ADMIN });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-      rmSync(dataDir, { recursive: true, force: true });
+      await db.drop();
+      removeDir();
     },
   };
 }
 
-interface Server {
-  url: string;
-  apiKey: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(env: Env): Promise<Server> {
-  const apiKey = `bench-${randomBytes(8).toString('hex')}`;
-  const proc: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'serve', '--port', '0', '--data-dir', env.dataDir],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TRIPLINE_ADMIN_API_KEY: apiKey,
-        TRIPLINE_LOG_LEVEL: 'warn',
-        TRIPLINE_ROLE: 'all',
-        TRIPLINE_DATABASE_URL: env.databaseUrl ?? '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  proc.stderr!.on('data', (d) => {
-    out += d;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    proc.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
-  });
-  return {
-    url,
-    apiKey,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
-    },
-  };
-}
-
-function rest(server: Server) {
-  return async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-    return text ? JSON.parse(text) : null;
-  };
+/** A server with the engine on `env`'s database, and a store of our own on the same database. */
+async function serverOn(env: Env): Promise<{ server: BenchServer; store: Store }> {
+  const server = await startBenchServer({ databaseUrl: env.databaseUrl, env: { TRIPLINE_ROLE: 'all' } });
+  const store = await openStore({ dataDir: server.dataDir, databaseUrl: env.databaseUrl });
+  return { server, store };
 }
 
 async function cursorOf(store: Store): Promise<number> {
@@ -177,9 +123,6 @@ async function waitForCursor(store: Store, position: number, timeoutMs = 600_000
     await sleep(2);
   }
 }
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 
 // ---------------------------------------------------------------------------------------------------
 // (a) matching throughput: 1 vs 10,000 automations.
@@ -380,9 +323,8 @@ function historyBodies(rows: number, from: number): string[] {
 
 async function scenarioB() {
   const env = await newEnv();
-  const server = await startServer(env);
-  const store = await openStore({ dataDir: env.dataDir, databaseUrl: env.databaseUrl });
-  const api = rest(server);
+  const { server, store } = await serverOn(env);
+  const api = (method: string, path: string, body?: unknown) => server.api(method, path, body);
   try {
     for (const p of ['watched', 'plain']) await api('POST', '/teams/admin/projects', { name: p });
     for (const a of metricAutomations('watched')) await api('POST', '/automations', a);
@@ -446,9 +388,8 @@ async function scenarioB() {
 
 async function scenarioC() {
   const env = await newEnv();
-  const server = await startServer(env);
-  const store = await openStore({ dataDir: env.dataDir, databaseUrl: env.databaseUrl });
-  const api = rest(server);
+  const { server, store } = await serverOn(env);
+  const api = (method: string, path: string, body?: unknown) => server.api(method, path, body);
   try {
     await api('POST', '/teams/admin/projects', { name: 'lat' });
     await api('POST', '/automations', {
@@ -481,15 +422,9 @@ async function scenarioC() {
       .select(['executions.triggered_at', 'events.created_at'])
       .execute();
     const dbLag = rows.map((r) => Date.parse(r.triggered_at) - Date.parse(r.created_at));
-    dbLag.sort((a, b) => a - b);
-    ackToRow.sort((a, b) => a - b);
-    return {
-      samples: rows.length,
-      dbP50: percentile(dbLag, 50),
-      dbP99: percentile(dbLag, 99),
-      ackP50: percentile(ackToRow, 50),
-      ackP99: percentile(ackToRow, 99),
-    };
+    const db = percentiles(dbLag, [50, 99]);
+    const ack = percentiles(ackToRow, [50, 99]);
+    return { samples: rows.length, dbP50: db.p50, dbP99: db.p99, ackP50: ack.p50, ackP99: ack.p99 };
   } finally {
     await store.close();
     await server.stop();
@@ -499,15 +434,10 @@ async function scenarioC() {
 
 // ---------------------------------------------------------------------------------------------------
 
-async function main() {
-  const load = loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ');
-  console.log(
-    `Tripline engine benchmarks on ${DIALECT} (node ${process.version}, ${cpus().length} CPUs, load ${load})\n`,
-  );
-  const lines: string[][] = [];
+async function runDialect(): Promise<Record<string, unknown>> {
   const result: Record<string, unknown> = { dialect: DIALECT };
+  const rows: Array<Array<string | number>> = [];
+  const ratios: Array<() => void> = [];
 
   if (ONLY.has('a')) {
     const one = await prepareA(1);
@@ -536,72 +466,101 @@ async function main() {
     }
     const r1 = (ROUNDS * one.events) / time.one;
     const r2 = (ROUNDS * many.events) / time.many;
-    const ratio = r2 / r1;
     // Engine process CPU per event: less sensitive to other load on the machine than wall time.
-    const cpuPerEvent1 = (cpu.one / (ROUNDS * one.events)) * 1e6;
-    const cpuPerEvent2 = (cpu.many / (ROUNDS * many.events)) * 1e6;
-    result.a = {
-      rounds: ROUNDS,
-      events: one.events,
-      r1,
-      r2,
-      ratio,
-      cpuPerEvent1,
-      cpuPerEvent2,
-      first,
-      setupSeconds: many.setupSeconds,
-    };
-    lines.push(
+    const cpu1 = (cpu.one / (ROUNDS * one.events)) * 1e6;
+    const cpu2 = (cpu.many / (ROUNDS * many.events)) * 1e6;
+    result.a = { rounds: ROUNDS, events: one.events, r1, r2, ratio: r2 / r1, cpu1, cpu2, first };
+    rows.push(
       [
-        '(a) events/s, 1 automation',
-        fmt(r1),
-        `${fmt(one.events)} events, ${fmt(executions.one)} executions, ${ROUNDS} rounds`,
+        '(a) engine, 1 automation',
+        `${fmt(r1)} events/s`,
+        `${fmt(cpu1)} µs CPU/event`,
+        `${fmt(one.events)} events, ${fmt(executions.one)} executions, ${ROUNDS} rounds; first drain ${fmt(first.one, 2)} s`,
       ],
       [
-        '(a) events/s, 10,000 automations / 1,000 projects',
-        fmt(r2),
-        `${fmt(many.events)} events, ${fmt(executions.many)} executions; first drain ${fmt(first.many, 2)} s vs ${fmt(first.one, 2)} s (index build)`,
-      ],
-      ['(a) ratio 10,000 / 1 (target ≥ 0.5)', fmt(ratio, 2), ratio >= 0.5 ? 'met' : 'MISSED'],
-      [
-        '(a) engine-process CPU per event, 1 / 10,000',
-        `${fmt(cpuPerEvent1)} / ${fmt(cpuPerEvent2)} µs`,
-        `ratio ${fmt(cpuPerEvent1 / cpuPerEvent2, 2)}`,
+        '(a) engine, 10,000 automations / 1,000 projects',
+        `${fmt(r2)} events/s`,
+        `${fmt(cpu2)} µs CPU/event`,
+        `same; first drain ${fmt(first.many, 2)} s (builds the index); setup ${fmt(many.setupSeconds, 1)} s`,
       ],
     );
+    ratios.push(() => ratioLine(`${DIALECT} (a) events/s with 10,000 automations vs 1`, r2, r1, 50));
   }
   if (ONLY.has('b')) {
     const b = await scenarioB();
-    const ackRatio = b.watchedAck / b.plainAck;
-    const procRatio = b.watchedProcessed / b.plainProcessed;
-    result.b = { ...b, ackRatio, procRatio };
-    lines.push(
+    result.b = {
+      ...b,
+      ackRatio: b.watchedAck / b.plainAck,
+      doneRatio: b.watchedProcessed / b.plainProcessed,
+    };
+    const note = `${fmt(ROUNDS * ROWS)} rows per side, ${BATCH} rows × 10 metrics a request`;
+    rows.push(
       [
-        '(b) REST rows/s acked, no automations',
-        fmt(b.plainAck),
-        `${fmt(ROUNDS * ROWS)} rows, ${BATCH}/request`,
+        '(b) REST ingest, no automations',
+        `${fmt(b.plainAck)} rows/s`,
+        `${fmt(b.plainProcessed)} rows/s`,
+        note,
       ],
-      ['(b) REST rows/s acked, 10 metric automations', fmt(b.watchedAck), ''],
-      ['(b) ratio acked (target ≥ 0.7)', fmt(ackRatio, 2), ackRatio >= 0.7 ? 'met' : 'MISSED'],
-      ['(b) rows/s until engine done, no automations', fmt(b.plainProcessed), ''],
-      ['(b) rows/s until engine done, 10 automations', fmt(b.watchedProcessed), `${b.executions} executions`],
-      ['(b) ratio engine done (target ≥ 0.7)', fmt(procRatio, 2), procRatio >= 0.7 ? 'met' : 'MISSED'],
+      [
+        '(b) REST ingest, 10 run-metric automations',
+        `${fmt(b.watchedAck)} rows/s`,
+        `${fmt(b.watchedProcessed)} rows/s`,
+        `acked / engine done; ${b.executions} executions`,
+      ],
+    );
+    ratios.push(() =>
+      ratioLine(
+        `${DIALECT} (b) rows/s acked with 10 metric automations vs none`,
+        b.watchedAck,
+        b.plainAck,
+        70,
+      ),
+    );
+    ratios.push(() =>
+      ratioLine(
+        `${DIALECT} (b) rows/s until the engine is done, 10 automations vs none`,
+        b.watchedProcessed,
+        b.plainProcessed,
+        70,
+      ),
     );
   }
   if (ONLY.has('c')) {
     const c = await scenarioC();
     result.c = c;
-    lines.push(
-      ['(c) event created_at → execution triggered_at, p50', `${fmt(c.dbP50)} ms`, `${c.samples} events`],
-      ['(c) event created_at → execution triggered_at, p99', `${fmt(c.dbP99)} ms`, ''],
-      ['(c) client ack → execution row visible, p50', `${fmt(c.ackP50, 1)} ms`, 'polled every 1 ms'],
-      ['(c) client ack → execution row visible, p99', `${fmt(c.ackP99, 1)} ms`, ''],
+    rows.push(
+      [
+        '(c) event created_at → execution triggered_at',
+        `p50 ${fmt(c.dbP50)} ms`,
+        `p99 ${fmt(c.dbP99)} ms`,
+        `${c.samples} events, one at a time`,
+      ],
+      [
+        '(c) client ack → execution row visible',
+        `p50 ${fmt(c.ackP50, 1)} ms`,
+        `p99 ${fmt(c.ackP99, 1)} ms`,
+        'polled every 1 ms',
+      ],
     );
   }
-  const w0 = Math.max(...lines.map((l) => l[0].length));
-  const w1 = Math.max(...lines.map((l) => l[1].length));
-  for (const [k, v, note] of lines) console.log(`  ${k.padEnd(w0)}  ${v.padStart(w1)}  ${note}`);
-  console.log(`\n${JSON.stringify(result)}`);
+  printTable(`engine on ${DIALECT}`, ['measure', 'figure', 'second figure', 'notes'], rows);
+  for (const r of ratios) r();
+  return result;
+}
+
+async function main() {
+  console.log(`engine benchmarks — ${machine()}`);
+  const results: Array<Record<string, unknown>> = [];
+  for (const db of String(args.db).split(',')) {
+    if (db !== 'sqlite' && db !== 'postgres') throw new Error(`--db takes sqlite and/or postgres, not ${db}`);
+    if (db === 'postgres' && !(await pgReachable())) {
+      console.log('\nPostgreSQL is not reachable: skipping the postgres runs');
+      continue;
+    }
+    DIALECT = db;
+    results.push(await runDialect());
+  }
+  console.log(`\n${JSON.stringify(results)}`);
 }
 
 main().catch((err) => {
