@@ -16,6 +16,16 @@ export function eventLink(publicUrl: string, d: DeliveryJob['details'], executio
   return `${base}/teams/${team}`;
 }
 
+/** The event summary a Slack message shows, from the same values the payload templates use. */
+export function slackEventFields(eventType: string, vars: Record<string, unknown>): SlackEventFields {
+  const event: SlackEventFields = { event_type: eventType };
+  for (const [k, v] of Object.entries(vars)) {
+    if (v !== null && v !== undefined && typeof v !== 'object')
+      (event as unknown as Record<string, unknown>)[k] = v;
+  }
+  return event;
+}
+
 /** Posts a notification through the integration's bot token (chat.postMessage) or incoming webhook. */
 export async function deliverSlack(
   job: DeliveryJob,

@@ -1,4 +1,6 @@
 import { Hono } from 'hono';
+import { eventLink, slackEventFields } from '../../actions/slack/deliver.js';
+import { buildSlackMessage } from '../../actions/slack/message.js';
 import { listTemplateVariables } from '../../actions/template.js';
 import { sampleDetails, templateVariables } from '../../actions/variables.js';
 import {
@@ -17,13 +19,14 @@ import {
 } from '../../automations/executions.js';
 import { maskedPayload } from '../../engine/record.js';
 import { findIntegration, integrationSecretNames } from '../../integrations/queries.js';
+import type { Services } from '../../services.js';
 import type { Ctx } from '../../tracking/context.js';
 import { teamAccess } from '../../tracking/teams.js';
 import { parseJson } from '../../tracking/util.js';
 import { actorOf, type Env, page, readJson } from '../http.js';
 
 /** Automations, their execution history and redelivery. */
-export function automationRoutes(ctx: Ctx) {
+export function automationRoutes(ctx: Ctx, s: Services) {
   const r = new Hono<Env>();
 
   r.post('/automations', async (c) =>
@@ -60,13 +63,20 @@ export function automationRoutes(ctx: Ctx) {
     const integration = def.action.integrationId
       ? await findIntegration(ctx.db, teamId, def.action.integrationId)
       : undefined;
-    const payload =
-      def.action.type === 'GENERIC_WEBHOOK'
-        ? parseJson(
-            maskedPayload(def.action.payload, templateVariables(def.eventType, details), integration),
-            null,
-          )
-        : null;
+    const vars = templateVariables(def.eventType, details);
+    let payload: unknown = null;
+    if (def.action.type === 'GENERIC_WEBHOOK') {
+      payload = parseJson(maskedPayload(def.action.payload, vars, integration), null);
+    } else if (def.action.type === 'NOTIFICATION') {
+      // The Slack message as it would be posted (links point at this server's public URL).
+      payload = buildSlackMessage({
+        title: def.action.title,
+        message: def.action.message,
+        severity: def.action.severity ?? 'INFO',
+        event: slackEventFields(def.eventType, vars),
+        url: eventLink(s.config.publicUrl, details, 'preview'),
+      });
+    }
     return c.json({ payload, sample: !recent, event: { type: def.eventType, details } });
   });
 
