@@ -41,6 +41,8 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
   let proc!: ChildProcess;
   let port = 0;
   const launch = async () => {
+    // Only this launch's output counts: a restart must not match the previous start's URL line.
+    const from = out.length;
     proc = spawn(
       process.execPath,
       [
@@ -75,7 +77,7 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
       const check = () => {
-        const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out.slice(from));
         if (m) {
           clearTimeout(timer);
           resolve(m[1]);
