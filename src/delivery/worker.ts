@@ -11,14 +11,7 @@ import { resolveSecrets } from '../secrets/vault.js';
 import type { Store } from '../store/db.js';
 import type { DB } from '../store/schema.js';
 import { newId, parseJson } from '../tracking/util.js';
-import {
-  claimDeliveries,
-  completeDelivery,
-  type DeliveryRow,
-  failDelivery,
-  releaseAllLeases,
-  retryDelivery,
-} from './queue.js';
+import { claimDeliveries, type DeliveryRow, failDelivery, releaseAllLeases, retryDelivery } from './queue.js';
 import { createSafeHttp, type SafeHttp } from './safe-http.js';
 import { MAX_ATTEMPTS, nextDelayMs } from './schedule.js';
 
