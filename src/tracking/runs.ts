@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { ConflictError, NotFoundError, ValidationError } from '../model/errors.js';
 import { METRICS_APPENDED } from '../model/events.js';
 import { FINAL_STATES, RUN_STATES } from '../model/names.js';
+import { writeTransaction } from '../store/group-commit.js';
 import type { DB, RunState } from '../store/schema.js';
 import type { Actor, Ctx } from './context.js';
 import { appendEvents, type NewEvent } from './events.js';
@@ -323,7 +324,9 @@ export async function appendMetrics(
   input: Array<{ step?: number; values: Record<string, unknown> }>,
   table: 'history' | 'system' = 'history',
 ) {
-  return ctx.db.transaction().execute(async (trx) => {
+  // Concurrent appends share a commit on SQLite; each still gets its own result or error, and only
+  // once its rows and event are committed.
+  return writeTransaction(ctx, async (trx) => {
     const run = await loadRun(trx, p.id, runName);
     if (!run) throw new NotFoundError(`run "${runName}" not found in ${p.teamName}/${p.name}`);
     if (run.state !== 'RUNNING') {
