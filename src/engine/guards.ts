@@ -4,30 +4,35 @@ import type { CompiledAutomation } from './automation-index.js';
 
 export const RUN_METRIC_DEDUP_MS = 24 * 3600 * 1000;
 
-export type GuardVerdict = 'fire' | 'skip' | 'suppress';
+export type GuardVerdict = 'fire' | 'suppress';
 
 /**
- * Noise control, checked in the engine's transaction:
- * - a run-metric automation fires at most once per run per 24 h ("skip": by design, not counted);
- * - cooldown: no firing within `cooldownSeconds` of the automation's last execution ("suppress");
- * - rate limit: at most `rateLimitPerHour` executions in any hour, 0 = unlimited ("suppress").
- * Suppressed firings are counted on the automation (suppressedCount, lastSuppressedAt).
+ * A run-metric automation fires at most once per run per 24 h. Checked before its conditions are
+ * evaluated, so a run that already fired costs one lookup per batch, not a full evaluation.
  */
-export async function checkGuards(
+export async function firedForRunRecently(
   db: Kysely<DB>,
   a: CompiledAutomation,
   runId: string | null,
   at: Date,
-): Promise<GuardVerdict> {
-  if (a.eventType.startsWith('RUN_METRIC') && runId) {
-    const fired = await db
-      .selectFrom('automation_run_fired')
-      .select('fired_at')
-      .where('automation_id', '=', a.id)
-      .where('run_id', '=', runId)
-      .executeTakeFirst();
-    if (fired && at.getTime() - Date.parse(fired.fired_at) < RUN_METRIC_DEDUP_MS) return 'skip';
-  }
+) {
+  if (!a.eventType.startsWith('RUN_METRIC') || !runId) return false;
+  const fired = await db
+    .selectFrom('automation_run_fired')
+    .select('fired_at')
+    .where('automation_id', '=', a.id)
+    .where('run_id', '=', runId)
+    .executeTakeFirst();
+  return !!fired && at.getTime() - Date.parse(fired.fired_at) < RUN_METRIC_DEDUP_MS;
+}
+
+/**
+ * Noise control, checked in the engine's transaction once an automation's conditions hold:
+ * - cooldown: no firing within `cooldownSeconds` of the automation's last execution;
+ * - rate limit: at most `rateLimitPerHour` executions in any hour, 0 = unlimited.
+ * Suppressed firings are counted on the automation (suppressedCount, lastSuppressedAt).
+ */
+export async function checkGuards(db: Kysely<DB>, a: CompiledAutomation, at: Date): Promise<GuardVerdict> {
   if (a.cooldownSeconds > 0 && a.lastExecutionAt) {
     if (at.getTime() - Date.parse(a.lastExecutionAt) < a.cooldownSeconds * 1000) return 'suppress';
   }

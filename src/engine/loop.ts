@@ -5,7 +5,7 @@ import type { Store } from '../store/db.js';
 import { toLogEvent } from '../tracking/event-log.js';
 import { AutomationIndex } from './automation-index.js';
 import { decide, EventContext } from './decide.js';
-import { checkGuards, recordRunFired, recordSuppressed } from './guards.js';
+import { checkGuards, firedForRunRecently, recordRunFired, recordSuppressed } from './guards.js';
 import { recordExecution } from './record.js';
 
 const CURSOR = 'engine';
@@ -102,10 +102,10 @@ export function startEngine(store: Store, opts: EngineOptions): Engine {
         if (candidates.length > 0) {
           const ectx = new EventContext(trx, event);
           for (const a of candidates) {
+            if (await firedForRunRecently(trx, a, event.runId, now)) continue;
             const firing = await decide(ectx, a);
             if (!firing) continue;
-            const verdict = await checkGuards(trx, a, event.runId, now);
-            if (verdict === 'skip') continue;
+            const verdict = await checkGuards(trx, a, now);
             if (verdict === 'suppress') {
               await recordSuppressed(trx, a, now);
               wrote = true;
