@@ -60,6 +60,40 @@ export async function getProject(
   return { id: row.id, name: row.name, kind, teamId: team.id, teamName: team.name, role: team.role };
 }
 
+/**
+ * How long getProjectForAppend may reuse a lookup. Membership is checked at most this long ago:
+ * a user removed from a team (or a project removed) can go on appending metrics to it for up to
+ * this long, and no longer.
+ */
+export const PROJECT_CACHE_MS = 5_000;
+const projectCaches = new WeakMap<Ctx['db'], Map<string, { ref: ProjectRef; until: number }>>();
+
+/**
+ * getProject for the metric-append hot path only (a client posts a batch every few milliseconds):
+ * a successful lookup is reused for PROJECT_CACHE_MS per (user, team, project). Failures are not
+ * cached. Anything that needs the caller's current role must use getProject.
+ */
+export async function getProjectForAppend(
+  ctx: Ctx,
+  actor: Actor,
+  teamName: string,
+  name: string,
+): Promise<ProjectRef> {
+  let cache = projectCaches.get(ctx.db);
+  if (!cache) {
+    cache = new Map();
+    projectCaches.set(ctx.db, cache);
+  }
+  const key = `${actor.id}\0${teamName}\0${name}`;
+  const hit = cache.get(key);
+  const t = Date.now();
+  if (hit && hit.until > t) return hit.ref;
+  const ref = await getProject(ctx, actor, teamName, name, 'project');
+  if (cache.size >= 10_000) cache.clear();
+  cache.set(key, { ref, until: t + PROJECT_CACHE_MS });
+  return ref;
+}
+
 /** W&B creates a project on first use (UpsertBucket); so do we. */
 export async function getOrCreateProject(ctx: Ctx, actor: Actor, teamName: string, name: string) {
   try {

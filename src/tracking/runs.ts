@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { ConflictError, NotFoundError, ValidationError } from '../model/errors.js';
 import { METRICS_APPENDED } from '../model/events.js';
 import { FINAL_STATES, RUN_STATES } from '../model/names.js';
@@ -327,7 +327,7 @@ export async function appendMetrics(
   // Concurrent appends share a commit on SQLite; each still gets its own result or error, and only
   // once its rows and event are committed.
   return writeTransaction(ctx, async (trx) => {
-    const run = await loadRun(trx, p.id, runName);
+    const run = await loadRunForAppend(trx, p.id, runName, table);
     if (!run) throw new NotFoundError(`run "${runName}" not found in ${p.teamName}/${p.name}`);
     if (run.state !== 'RUNNING') {
       throw new ConflictError(
@@ -335,7 +335,7 @@ export async function appendMetrics(
         'state',
       );
     }
-    const result = await writeMetricRows(trx, run.id, input, table);
+    const result = await writeMetricRows(trx, run.id, input, table, run.max_step);
     const summary = parseJson<Record<string, unknown>>(run.summary, {});
     applyToSummary(summary, table, result);
     await trx
@@ -346,6 +346,27 @@ export async function appendMetrics(
     await appendEvents(trx, ctx.dialect, [metricsAppendedEvent(p, run, actor, table, result)]);
     return { count: result.rows.length, fromStep: result.fromStep, toStep: result.toStep };
   });
+}
+
+/** The run an append needs (no config or tags) and the last step of `table` it has, in one query. */
+async function loadRunForAppend(
+  trx: Kysely<DB>,
+  projectId: string,
+  runName: string,
+  table: 'history' | 'system',
+) {
+  const maxStep =
+    table === 'history'
+      ? sql<number | null>`(select max(step) from run_history where run_history.run_id = runs.id)`
+      : sql<number | null>`(select max(seq) from run_system where run_system.run_id = runs.id)`;
+  return trx
+    .selectFrom('runs')
+    .innerJoin('users', 'users.id', 'runs.user_id')
+    .select(['runs.id', 'runs.name', 'runs.display_name', 'runs.state', 'runs.summary'])
+    .select(['users.username as author', maxStep.as('max_step')])
+    .where('runs.project_id', '=', projectId)
+    .where('runs.name', '=', runName)
+    .executeTakeFirst();
 }
 
 /** W&B's summary rule: the latest value of every key; `_step` follows the history. */
@@ -395,14 +416,19 @@ export async function writeMetricRows(
   runId: string,
   input: Array<{ step?: number; values: Record<string, unknown> }>,
   table: 'history' | 'system',
+  /** The run's last stored step in `table` (null: none), when the caller has read it already. */
+  lastStep?: number | null,
 ) {
   const tableName = table === 'history' ? 'run_history' : 'run_system';
   const col = table === 'history' ? 'step' : 'seq';
-  const max = await trx
-    .selectFrom(tableName)
-    .select((eb) => eb.fn.max<number>(col as 'step').as('m'))
-    .where('run_id', '=', runId)
-    .executeTakeFirst();
+  const max =
+    lastStep !== undefined
+      ? { m: lastStep }
+      : await trx
+          .selectFrom(tableName)
+          .select((eb) => eb.fn.max<number>(col as 'step').as('m'))
+          .where('run_id', '=', runId)
+          .executeTakeFirst();
   let next = max?.m == null ? 0 : Number(max.m) + 1;
   // Merge rows for the same step within the batch, in order.
   const byStep = new Map<number, Record<string, unknown>>();

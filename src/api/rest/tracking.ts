@@ -9,7 +9,7 @@ import {
 } from '../../tracking/artifacts.js';
 import type { Ctx } from '../../tracking/context.js';
 import { listTeamEvents } from '../../tracking/event-log.js';
-import { createProject, getProject, listProjects } from '../../tracking/projects.js';
+import { createProject, getProject, getProjectForAppend, listProjects } from '../../tracking/projects.js';
 import {
   appendMetrics,
   createRun,
@@ -107,7 +107,8 @@ export function trackingRoutes(ctx: Ctx) {
   ] as const) {
     r.post(`/teams/:team/projects/:project/runs/:run/${path}`, async (c) => {
       const actor = actorOf(c);
-      const p = await project(c, actor);
+      // The hot ingest path: the (user, team, project) lookup is reused for a few seconds.
+      const p = await getProjectForAppend(ctx, actor, c.req.param('team'), c.req.param('project'));
       const body = await readJson(c);
       const rows = parseHistoryRows(body.rows);
       return c.json(await appendMetrics(ctx, actor, p, c.req.param('run'), rows, table));
