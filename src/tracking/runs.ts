@@ -284,32 +284,38 @@ export function parseHistoryRows(
       field,
     );
   }
-  return rows.map((r, i) => {
+  const out = new Array<{ step?: number; values: Record<string, unknown> }>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i] as Record<string, unknown>;
     if (typeof r !== 'object' || r === null || Array.isArray(r)) {
       throw new ValidationError(`${field}[${i}] must be an object`, `${field}[${i}]`);
     }
-    const { _step, ...rest } = r as Record<string, unknown>;
+    const step = r._step;
     if (
-      _step !== undefined &&
-      (typeof _step !== 'number' || !Number.isInteger(_step) || _step < 0 || _step > 2 ** 31 - 1)
+      step !== undefined &&
+      (typeof step !== 'number' || !Number.isInteger(step) || step < 0 || step > 2 ** 31 - 1)
     ) {
       throw new ValidationError(
         `${field}[${i}]._step must be a non-negative integer`,
         `${field}[${i}]._step`,
       );
     }
+    // One pass, no intermediate objects: this runs for every row of every batch.
     const values: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(rest)) {
+    for (const k of Object.keys(r)) {
+      if (k === '_step') continue;
       if (k.length === 0 || k.length > 256) {
         throw new ValidationError(
           `${field}[${i}] has a metric name that is empty or too long`,
           `${field}[${i}]`,
         );
       }
-      values[k] = encodeValue(v);
+      const v = r[k];
+      values[k] = typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
     }
-    return { step: _step as number | undefined, values };
-  });
+    out[i] = { step: step as number | undefined, values };
+  }
+  return out;
 }
 
 /**
@@ -430,14 +436,25 @@ export async function writeMetricRows(
           .where('run_id', '=', runId)
           .executeTakeFirst();
   let next = max?.m == null ? 0 : Number(max.m) + 1;
-  // Merge rows for the same step within the batch, in order.
+  // Merge rows for the same step within the batch, in order. The common case (each step once, in
+  // increasing order) copies and sorts nothing; merged values are new objects, never the input's.
   const byStep = new Map<number, Record<string, unknown>>();
+  let inOrder = true;
+  let lastNew = -1;
   for (const r of input) {
     const step = r.step ?? next;
     next = Math.max(next, step + 1);
-    byStep.set(step, { ...(byStep.get(step) ?? {}), ...r.values });
+    const seen = byStep.get(step);
+    if (seen === undefined) {
+      byStep.set(step, r.values);
+      if (step < lastNew) inOrder = false;
+      lastNew = step;
+    } else {
+      byStep.set(step, { ...seen, ...r.values });
+    }
   }
-  const steps = [...byStep.keys()].sort((a, b) => a - b);
+  const steps = [...byStep.keys()];
+  if (!inOrder) steps.sort((a, b) => a - b);
   const fromStep = steps[0];
   const toStep = steps[steps.length - 1];
   // A step logged before gets merged with what is stored (W&B's commit=False behaviour).
