@@ -2,14 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { register } from 'prom-client';
 import { AppError } from '../model/errors.js';
 import type { Services } from '../services.js';
 import type { Ctx } from '../tracking/context.js';
 import { requireAuth } from './auth.js';
-import type { Env } from './http.js';
+import { bodyLimit, type Env } from './http.js';
 import { openApiDocument } from './openapi.js';
 import { trackingRoutes } from './rest/tracking.js';
 
