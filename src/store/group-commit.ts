@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Store } from './db.js';
 import type { DB } from './schema.js';
 
@@ -10,6 +10,14 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
+
+// Fixed statements, compiled once (they run several times per group).
+const BEGIN = CompiledQuery.raw('begin immediate');
+const SAVEPOINT = CompiledQuery.raw('savepoint group_commit');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to group_commit');
+const RELEASE = CompiledQuery.raw('release group_commit');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -56,23 +64,23 @@ class GroupCommitter {
       await this.db.connection().execute(async (conn) => {
         // IMMEDIATE: take the write lock now (waiting up to busy_timeout for another process)
         // rather than fail on upgrading a read snapshot that another writer has overtaken.
-        await sql`begin immediate`.execute(conn);
+        await conn.executeQuery(BEGIN);
         try {
           group = this.queue.splice(0);
           for (const unit of group) {
-            await sql`savepoint group_commit`.execute(conn);
+            await conn.executeQuery(SAVEPOINT);
             try {
               outcomes.push({ ok: true, value: await unit.work(conn) });
             } catch (error) {
-              await sql`rollback to group_commit`.execute(conn);
+              await conn.executeQuery(ROLLBACK_TO);
               outcomes.push({ ok: false, error });
             }
-            await sql`release group_commit`.execute(conn);
+            await conn.executeQuery(RELEASE);
           }
-          await sql`commit`.execute(conn);
+          await conn.executeQuery(COMMIT);
         } catch (error) {
           // SQLite may have rolled back already (e.g. on an I/O error): then this one fails too.
-          await sql`rollback`.execute(conn).catch(() => {});
+          await conn.executeQuery(ROLLBACK).catch(() => {});
           throw error;
         }
       });

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, sql } from 'kysely';
+import { type Compilable, CompiledQuery, type Kysely, sql } from 'kysely';
 import { ConflictError, NotFoundError, ValidationError } from '../model/errors.js';
 import { METRICS_APPENDED } from '../model/events.js';
 import { FINAL_STATES, RUN_STATES } from '../model/names.js';
@@ -344,14 +344,26 @@ export async function appendMetrics(
     const result = await writeMetricRows(trx, run.id, input, table, run.max_step);
     const summary = parseJson<Record<string, unknown>>(run.summary, {});
     applyToSummary(summary, table, result);
-    await trx
-      .updateTable('runs')
-      .set({ summary: JSON.stringify(summary), updated_at: now() })
-      .where('id', '=', run.id)
-      .execute();
+    const update = compiledSql(trx, 'run summary', 3, (param) =>
+      trx
+        .updateTable('runs')
+        .set({ summary: param(0), updated_at: param(1) })
+        .where('id', '=', param(2)),
+    );
+    await trx.executeQuery(CompiledQuery.raw(update, [JSON.stringify(summary), now(), run.id]));
     await appendEvents(trx, ctx.dialect, [metricsAppendedEvent(p, run, actor, table, result)]);
     return { count: result.rows.length, fromStep: result.fromStep, toStep: result.toStep };
   });
+}
+
+interface RunForAppend {
+  id: string;
+  name: string;
+  display_name: string;
+  state: RunState;
+  summary: string;
+  author: string;
+  max_step: number | null;
 }
 
 /** The run an append needs (no config or tags) and the last step of `table` it has, in one query. */
@@ -360,19 +372,24 @@ async function loadRunForAppend(
   projectId: string,
   runName: string,
   table: 'history' | 'system',
-) {
-  const maxStep =
-    table === 'history'
-      ? sql<number | null>`(select max(step) from run_history where run_history.run_id = runs.id)`
-      : sql<number | null>`(select max(seq) from run_system where run_system.run_id = runs.id)`;
-  return trx
-    .selectFrom('runs')
-    .innerJoin('users', 'users.id', 'runs.user_id')
-    .select(['runs.id', 'runs.name', 'runs.display_name', 'runs.state', 'runs.summary'])
-    .select(['users.username as author', maxStep.as('max_step')])
-    .where('runs.project_id', '=', projectId)
-    .where('runs.name', '=', runName)
-    .executeTakeFirst();
+): Promise<RunForAppend | undefined> {
+  const text = compiledSql(trx, `run for append ${table}`, 2, (param) =>
+    trx
+      .selectFrom('runs')
+      .innerJoin('users', 'users.id', 'runs.user_id')
+      .select(['runs.id', 'runs.name', 'runs.display_name', 'runs.state', 'runs.summary'])
+      .select([
+        'users.username as author',
+        (table === 'history'
+          ? sql<number | null>`(select max(step) from run_history where run_history.run_id = runs.id)`
+          : sql<number | null>`(select max(seq) from run_system where run_system.run_id = runs.id)`
+        ).as('max_step'),
+      ])
+      .where('runs.project_id', '=', param(0))
+      .where('runs.name', '=', param(1)),
+  );
+  const { rows } = await trx.executeQuery<RunForAppend>(CompiledQuery.raw(text, [projectId, runName]));
+  return rows[0];
 }
 
 /** W&B's summary rule: the latest value of every key; `_step` follows the history. */
@@ -418,37 +435,53 @@ export function metricsAppendedEvent(
 }
 
 /**
- * The SQL of the multi-row history upsert, by dialect, table and row count: Kysely's builder
- * compiles the same text for every batch of a size, which costs more than the insert's own
- * parameters (300 values a batch), so it is compiled once. The parameters are the rows' run_id,
- * step and data, in that order.
+ * SQL text compiled once per dialect and key. The ingest path runs the same few statements for
+ * every batch; Kysely's builder would rebuild and recompile each (for the history upsert, 300
+ * value nodes a batch), which costs more than running them. `build` gets sentinel parameters and
+ * must use each once; the text is run with the real values in the same order (checked here).
  */
-const upsertSqlCache = new WeakMap<object, Map<string, string>>();
-function upsertSql(
+const compiledSqlCache = new WeakMap<object, Map<string, string>>();
+function compiledSql(
   trx: Kysely<DB>,
-  tableName: 'run_history' | 'run_system',
-  col: 'step' | 'seq',
-  n: number,
+  key: string,
+  params: number,
+  build: (param: (i: number) => string) => Compilable,
 ): string {
   const adapter = trx.getExecutor().adapter; // one per dialect instance: placeholders differ
-  let cache = upsertSqlCache.get(adapter);
+  let cache = compiledSqlCache.get(adapter);
   if (!cache) {
     cache = new Map();
-    upsertSqlCache.set(adapter, cache);
+    compiledSqlCache.set(adapter, cache);
   }
-  const key = `${tableName} ${n}`;
   let text = cache.get(key);
   if (text === undefined) {
-    text = trx
-      .insertInto(tableName)
-      .values(Array.from({ length: n }, () => ({ run_id: '', [col]: 0, data: '' }) as any))
-      .onConflict((oc) =>
-        oc.columns(['run_id', col] as any).doUpdateSet({ data: (eb: any) => eb.ref('excluded.data') }),
-      )
-      .compile().sql;
+    const sentinel = (i: number) => `\u0000param${i}`;
+    const compiled = build(sentinel).compile();
+    const expected = Array.from({ length: params }, (_, i) => sentinel(i));
+    if (JSON.stringify(compiled.parameters) !== JSON.stringify(expected)) {
+      throw new Error(`compiledSql(${key}): parameters are not in the expected order`);
+    }
+    text = compiled.sql;
     cache.set(key, text);
   }
   return text;
+}
+
+/** The multi-row upsert of `n` rows: parameters run_id, step, data for each row in turn. */
+function upsertSql(trx: Kysely<DB>, tableName: 'run_history' | 'run_system', col: 'step' | 'seq', n: number) {
+  return compiledSql(trx, `upsert ${tableName} ${n}`, n * 3, (param) =>
+    trx
+      .insertInto(tableName)
+      .values(
+        Array.from(
+          { length: n },
+          (_, i) => ({ run_id: param(i * 3), [col]: param(i * 3 + 1), data: param(i * 3 + 2) }) as any,
+        ),
+      )
+      .onConflict((oc) =>
+        oc.columns(['run_id', col] as any).doUpdateSet({ data: (eb: any) => eb.ref('excluded.data') }),
+      ),
+  );
 }
 
 export async function writeMetricRows(

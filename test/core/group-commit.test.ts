@@ -95,7 +95,7 @@ for (const { dialect, skip } of DIALECTS) {
           throw new Error('boom');
         }),
         writeTransaction(store, async (trx) => {
-          await insert(trx, 'kept1'); // unique violation: this unit fails, not the others
+          await insert(trx, 'ml'); // unique violation (created above): this unit fails, not the others
           return 3;
         }),
         writeTransaction(store, async (trx) => {
