@@ -35,6 +35,7 @@ import {
   percentiles,
   pgReachable,
   printTable,
+  processCpuMs,
   ROOT,
   ratioLine,
   startBenchServer,
@@ -68,7 +69,8 @@ const { performance } = require('node:perf_hooks');
 let times = new Map(); let count = 0; let first = 0; let last = 0;
 const server = http.createServer((req, res) => {
   if (req.method === 'GET') {
-    const body = JSON.stringify({ count, first, last, times: Object.fromEntries(times) });
+    // /count is cheap enough to poll; the per-tag times are read once at the end.
+    const body = JSON.stringify(req.url === '/count' ? { count, first, last } : { count, first, last, times: Object.fromEntries(times) });
     if (req.url === '/reset') { times = new Map(); count = 0; first = 0; last = 0; }
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     return;
@@ -92,6 +94,7 @@ interface ReceiverStats {
   last: number;
   times: Record<string, number>;
 }
+type ReceiverCount = Omit<ReceiverStats, 'times'>;
 
 async function startReceiverProcess() {
   const proc = spawn(process.execPath, ['-e', RECEIVER_SRC], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -108,6 +111,7 @@ async function startReceiverProcess() {
   return {
     url,
     stats: () => get('/stats'),
+    count: () => get('/count') as Promise<ReceiverCount>,
     reset: () => get('/reset'),
     stop: () => {
       proc.kill();
@@ -163,6 +167,7 @@ function serveRole(dataDir: string, role: string, env: Record<string, string>, a
   });
   return {
     ready,
+    pid: proc.pid,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));
@@ -269,12 +274,16 @@ async function throughput() {
 
     // 3. A worker drains the queue.
     const worker = serveRole(dataDir, 'worker', env, apiKey);
-    let s = await receiver.stats();
+    await worker.ready;
+    const cpu0 = processCpuMs(worker.pid) ?? Number.NaN;
+    let s = await receiver.count();
     while (s.count < N) {
       await sleep(20);
-      s = await receiver.stats();
+      s = await receiver.count();
     }
     const queueMs = s.last - s.first;
+    // CPU from the worker's start-up line to the last receipt (it may have begun before the line).
+    const queueCpuMs = (processCpuMs(worker.pid) ?? Number.NaN) - cpu0;
     await worker.stop();
     const attempts = Number(
       (
@@ -303,6 +312,7 @@ async function throughput() {
       'webhook-signature': `v1,${'x'.repeat(44)}`,
     };
     let next = 0;
+    const rawCpu0 = process.cpuUsage();
     const t0 = wall();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -319,15 +329,22 @@ async function throughput() {
       }),
     );
     const rawMs = wall() - t0;
+    const rawCpu = process.cpuUsage(rawCpu0);
+    const rawCpuMs = (rawCpu.user + rawCpu.system) / 1000;
     await agent.close();
     const queueRate = (N / queueMs) * 1000;
     const rawRate = (N / rawMs) * 1000;
     printTable(
       `(a) delivery throughput, ${N} webhooks, concurrency ${CONCURRENCY}, ${args.pg ? 'PostgreSQL' : 'SQLite'}`,
-      ['path', 'time', 'deliveries/s'],
+      ['path', 'time', 'deliveries/s', 'CPU per delivery'],
       [
-        ['queue: worker process (claim, send, record)', fmtMs(queueMs), fmt(queueRate)],
-        ['raw undici POST loop', fmtMs(rawMs), fmt(rawRate)],
+        [
+          'queue: worker process (claim, send, record)',
+          fmtMs(queueMs),
+          fmt(queueRate),
+          `${fmt((queueCpuMs / N) * 1000)} µs`,
+        ],
+        ['raw undici POST loop', fmtMs(rawMs), fmt(rawRate), `${fmt((rawCpuMs / N) * 1000)} µs`],
       ],
     );
     ratioLine('queue vs raw', queueRate, rawRate, 50);
@@ -356,7 +373,7 @@ async function latency() {
     // Warm-up: a few deliveries, not measured.
     for (let i = 0; i < 20; i++)
       await api('POST', '/teams/ml/projects/p/artifacts/c/v0/tags', { tag: `w${i}` });
-    while ((await receiver.stats()).count < 20) await sleep(20);
+    while ((await receiver.count()).count < 20) await sleep(20);
     await receiver.reset();
 
     const total = RATE * SECONDS;
@@ -376,12 +393,9 @@ async function latency() {
     }
     await Promise.all(inflight);
     const offeredS = (wall() - t0) / 1000;
-    let s = await receiver.stats();
     const deadline = wall() + 30_000;
-    while (s.count < total && wall() < deadline) {
-      await sleep(50);
-      s = await receiver.stats();
-    }
+    while ((await receiver.count()).count < total && wall() < deadline) await sleep(50);
+    const s = await receiver.stats();
     const fromAck: number[] = [];
     const fromSend: number[] = [];
     for (const [tag, t] of Object.entries(s.times)) {
