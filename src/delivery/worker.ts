@@ -11,7 +11,16 @@ import { resolveSecrets } from '../secrets/vault.js';
 import type { Store } from '../store/db.js';
 import type { DB } from '../store/schema.js';
 import { newId, parseJson } from '../tracking/util.js';
-import { claimDeliveries, type DeliveryRow, failDelivery, releaseAllLeases, retryDelivery } from './queue.js';
+import {
+  claimDeliveries,
+  completeDeliveries,
+  type DeliveryRow,
+  failDelivery,
+  recordAttempts,
+  releaseAllLeases,
+  releaseDeliveries,
+  retryDelivery,
+} from './queue.js';
 import { createSafeHttp, type SafeHttp } from './safe-http.js';
 import { MAX_ATTEMPTS, nextDelayMs } from './schedule.js';
 
@@ -52,12 +61,63 @@ export interface WorkerOptions {
 }
 
 export interface DeliveryWorker {
+  /** New jobs may be due: claim now instead of at the next poll (no-op when busy). */
+  wake(): void;
   stop(): Promise<void>;
 }
 
+/** A claimed job with what it needs, read with its batch. */
+interface Claimed {
+  job: DeliveryRow;
+  batch: BatchLookups;
+  /** The execution (null: it no longer exists; undefined: read it when starting). */
+  exec: DB['executions'] | null | undefined;
+}
+
+interface AttemptRecord {
+  d: DeliveryRow;
+  exec: DB['executions'];
+  integration: IntegrationRecord | undefined;
+  o: AttemptOutcome;
+}
+
+type BatchLookups = ReturnType<typeof batchLookupsFor>;
+
+/** Integrations and their decrypted secrets, looked up once per claimed batch. */
+function batchLookupsFor(store: Store, keyring: Keyring) {
+  const integrations = new Map<string, Promise<IntegrationRecord | undefined>>();
+  const secrets = new Map<string, Promise<Record<string, string>>>();
+  return {
+    integration(teamId: string, id: string) {
+      const key = `${teamId}|${id}`;
+      let p = integrations.get(key);
+      if (!p) {
+        p = findIntegration(store.db, teamId, id);
+        integrations.set(key, p);
+      }
+      return p;
+    },
+    secrets(i: IntegrationRecord) {
+      let p = secrets.get(i.id);
+      if (!p) {
+        p = resolveSecrets(store.db, keyring, i.teamId, integrationSecretNames(i));
+        secrets.set(i.id, p);
+      }
+      return p;
+    },
+  };
+}
 /**
  * Claims due jobs with a lease, sends them, records the attempt, and completes, reschedules (with
  * backoff, honouring Retry-After) or fails each one. Runs `concurrency` sends at a time.
+ *
+ * Bookkeeping goes through one loop (`pump`) that makes one transaction at a time: the attempts
+ * finished since the last one (group commit, a few multi-row statements for the whole group) and,
+ * in the same transaction, the claim of the next jobs. On SQLite every commit is an fsync that
+ * blocks the event loop, so commits per delivery are what bound the throughput.
+ *
+ * A send's slot is only freed once its attempt is committed: at most `concurrency` jobs are ever
+ * sent and not yet recorded, so a crash re-sends at most that many.
  */
 export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Promise<DeliveryWorker> {
   const owner = `worker-${randomUUID()}`;
@@ -70,63 +130,149 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
   // With SQLite this process is the only worker: leases left by a crashed run can be taken back now.
   if (store.dialect === 'sqlite') await releaseAllLeases(store);
 
-  let stopped = false;
-  let inflight = 0;
-  const running = new Set<Promise<void>>();
-  let timer: NodeJS.Timeout | undefined;
-  let looping = false;
   /**
-   * Claimed jobs not started yet. The worker claims ahead (up to twice its concurrency) so a finished
-   * send is replaced at once from here instead of after a claim transaction; only started jobs are
+   * Claimed jobs not started yet. The worker claims ahead (up to `reserve` jobs in hand) so a
+   * finished send is replaced at once from here instead of after a claim; only started jobs are
    * ever sent, so a crash still re-sends at most `concurrency` of them.
    */
-  const queued: Array<{ job: DeliveryRow; batch: BatchLookups; exec?: DB['executions'] | null }> = [];
+  const reserve = 3 * concurrency;
+  const queued: Claimed[] = [];
+  /** Started and not yet recorded (sending, or waiting for the commit of its attempt). */
+  let inflight = 0;
+  const toRecord: AttemptRecord[] = [];
+  let stopped = false;
+  /** Whether to look for due jobs at the next transaction (false after a claim came back short). */
+  let claimDue = true;
+  let pollTimer: NodeJS.Timeout | undefined;
+  let pumping = false;
+  let pumpAgain = false;
+  let idle: (() => void) | undefined;
 
-  const wake = () => {
-    if (!stopped && !looping) {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(loop, 0);
+  /** There is something for the pump to do: records to write or jobs to claim. */
+  function kick() {
+    if (pumping) {
+      pumpAgain = true;
+      return;
     }
-  };
+    pumping = true;
+    // Let the answers already received in this turn of the event loop join the batch.
+    setImmediate(pump);
+  }
 
-  function startQueued() {
-    while (!stopped && inflight < concurrency && queued.length > 0) {
-      const { job, batch, exec } = queued.shift()!;
-      inflight++;
-      const p = processJob(job, batch, exec)
-        .catch((err) => opts.logger.error({ err, deliveryId: job.id }, 'delivery processing failed'))
-        .finally(() => {
-          inflight--;
-          running.delete(p);
-          startQueued();
-          // Claim in batches: when the reserve is half used, not after every send.
-          if (queued.length <= concurrency / 2) wake();
-        });
-      running.add(p);
+  function wake() {
+    if (stopped) return;
+    claimDue = true;
+    if (pollTimer) {
+      clearTimeout(pollTimer);
+      pollTimer = undefined;
+    }
+    kick();
+  }
+
+  function armPoll() {
+    if (!stopped && !pollTimer)
+      pollTimer = setTimeout(() => {
+        pollTimer = undefined;
+        wake();
+      }, pollMs);
+  }
+
+  /** How many jobs to claim with the next transaction, given `recording` attempts about to be committed. */
+  function claimRoom(recording: number) {
+    if (stopped || !claimDue) return 0;
+    const held = inflight - recording + queued.length;
+    // Claim when less than one round of sends is in hand, in batches of at least `concurrency`.
+    return held < concurrency ? reserve - held : 0;
+  }
+
+  async function pump() {
+    try {
+      while (true) {
+        pumpAgain = false;
+        const batch = toRecord.splice(0);
+        const room = claimRoom(batch.length);
+        if (batch.length === 0 && room === 0) break;
+        let claimed: DeliveryRow[] = [];
+        try {
+          claimed = await commit(batch, room);
+        } catch (err) {
+          opts.logger.error({ err }, 'claiming deliveries failed; retrying');
+          claimDue = false;
+        }
+        inflight -= batch.length;
+        if (room > 0 && claimed.length < room) claimDue = false;
+        if (claimed.length > 0) {
+          const execs = await loadExecutions(claimed).catch((err) => {
+            opts.logger.error({ err }, 'reading executions of claimed deliveries failed');
+            return undefined;
+          });
+          const lookups = batchLookupsFor(store, opts.keyring);
+          for (const job of claimed)
+            queued.push({ job, batch: lookups, exec: execs && (execs.get(job.execution_id) ?? null) });
+        }
+        startQueued();
+        if (toRecord.length === 0 && claimRoom(0) === 0) break;
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      pumping = false;
+    }
+    if (!claimDue) armPoll();
+    if (pumpAgain || toRecord.length > 0) kick();
+    checkIdle();
+  }
+
+  function checkIdle() {
+    if (idle && !pumping && inflight === 0) idle();
+  }
+
+  /** One transaction: the finished attempts, then the claim of up to `room` jobs. */
+  async function commit(batch: AttemptRecord[], room: number): Promise<DeliveryRow[]> {
+    try {
+      return await store.db.transaction().execute(async (trx) => {
+        if (batch.length > 0) await writeRecords(trx, batch);
+        return claimDeliveries(trx, store.dialect, owner, room, leaseMs);
+      });
+    } catch (err) {
+      if (batch.length === 0) throw err;
+      // One bad record must not sink the others: write them one by one; claim next time.
+      for (const r of batch) {
+        try {
+          await store.db.transaction().execute((trx) => writeRecords(trx, [r]));
+        } catch (e) {
+          opts.logger.error({ err: e, deliveryId: r.d.id }, 'recording a delivery attempt failed');
+        }
+      }
+      return [];
     }
   }
 
-  async function loop() {
-    timer = undefined;
-    if (stopped || looping) return;
-    looping = true;
-    let claimed = 0;
-    try {
-      const room = 2 * concurrency - inflight - queued.length;
-      const jobs = room > 0 ? await claimDeliveries(store, owner, room, leaseMs) : [];
-      claimed = jobs.length;
-      // What the claimed jobs need, read once for the batch rather than per job.
-      const execs = jobs.length > 0 ? await loadExecutions(jobs).catch(() => undefined) : undefined;
-      const batch = batchLookups();
-      for (const job of jobs)
-        queued.push({ job, batch, exec: execs && (execs.get(job.execution_id) ?? null) });
-      startQueued();
-    } catch (err) {
-      opts.logger.error({ err }, 'claiming deliveries failed; retrying');
-    } finally {
-      looping = false;
+  function startQueued() {
+    while (!stopped && inflight < concurrency && queued.length > 0) {
+      const c = queued.shift()!;
+      inflight++;
+      processJob(c).then(
+        (rec) => {
+          if (rec) {
+            toRecord.push(rec);
+            kick();
+          } else done();
+        },
+        (err) => {
+          opts.logger.error({ err, deliveryId: c.job.id }, 'delivery processing failed');
+          done();
+        },
+      );
     }
-    if (!stopped && !timer) timer = setTimeout(loop, claimed > 0 && queued.length < concurrency ? 0 : pollMs);
+    // The reserve ran low: claim more now rather than when the next attempt is recorded.
+    if (claimRoom(0) > 0) kick();
+  }
+
+  /** A started job that needs no attempt record (it was handled directly). */
+  function done() {
+    inflight--;
+    startQueued();
+    checkIdle();
   }
 
   async function loadExecutions(jobs: DeliveryRow[]) {
@@ -142,41 +288,18 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
     return new Map(rows.map((r) => [r.id, r]));
   }
 
-  /** Integrations and their decrypted secrets, looked up once per claimed batch. */
-  function batchLookups() {
-    const integrations = new Map<string, Promise<IntegrationRecord | undefined>>();
-    const secrets = new Map<string, Promise<Record<string, string>>>();
-    return {
-      integration(teamId: string, id: string) {
-        const key = `${teamId}|${id}`;
-        let p = integrations.get(key);
-        if (!p) {
-          p = findIntegration(store.db, teamId, id);
-          integrations.set(key, p);
-        }
-        return p;
-      },
-      secrets(i: IntegrationRecord) {
-        let p = secrets.get(i.id);
-        if (!p) {
-          p = resolveSecrets(store.db, opts.keyring, i.teamId, integrationSecretNames(i));
-          secrets.set(i.id, p);
-        }
-        return p;
-      },
-    };
-  }
-  type BatchLookups = ReturnType<typeof batchLookups>;
-
-  /** `exec`: the execution read with the batch (null: it does not exist; undefined: read it now). */
-  async function processJob(d: DeliveryRow, batch: BatchLookups, exec?: DB['executions'] | null) {
+  /** Sends one job; returns the attempt to record (undefined when handled without an attempt). */
+  async function processJob({ job: d, batch, exec }: Claimed): Promise<AttemptRecord | undefined> {
     if (exec === undefined)
       exec = await store.db
         .selectFrom('executions')
         .selectAll()
         .where('id', '=', d.execution_id)
         .executeTakeFirst();
-    if (!exec) return failDelivery(store, d, 'execution no longer exists');
+    if (!exec) {
+      await failDelivery(store.db, d, 'execution no longer exists');
+      return undefined;
+    }
     const action = parseJson<{ type: string; integrationId?: string; template?: Record<string, unknown> }>(
       exec.action,
       {
@@ -214,8 +337,10 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
         integration.kind === 'slack' ? `${integration.id}|${integration.config.channel ?? ''}` : '';
       if (channelKey) {
         const next = slackNext.get(channelKey) ?? 0;
-        if (Date.now() < next)
-          return retryDelivery(store, d, new Date(next), 'waiting for Slack rate limit', true);
+        if (Date.now() < next) {
+          await retryDelivery(store.db, d, new Date(next), 'waiting for Slack rate limit', true);
+          return undefined;
+        }
         slackNext.set(channelKey, Date.now() + SLACK_CHANNEL_INTERVAL_MS);
       }
       tried = true;
@@ -227,7 +352,10 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
         slackNext.set(channelKey, Math.max(slackNext.get(channelKey) ?? 0, Date.now() + wait));
       }
     }
-    await record(d, exec.id, tried ? integration : undefined, outcome);
+    const finalFailure = !outcome.ok && (!outcome.retryable || d.attempts >= MAX_ATTEMPTS);
+    attemptsTotal.inc({ outcome: outcome.ok ? 'success' : finalFailure ? 'failed' : 'retry' });
+    attemptSeconds.observe(outcome.durationMs / 1000);
+    return { d, exec, integration: tried ? integration : undefined, o: outcome };
   }
 
   async function send(
@@ -258,126 +386,80 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
     return maskSecretsInOutcome(o, secrets);
   }
 
-  interface AttemptRecord {
-    d: DeliveryRow;
-    executionId: string;
-    integration: IntegrationRecord | undefined;
-    o: AttemptOutcome;
-    resolve: () => void;
-    reject: (err: unknown) => void;
-  }
-  const toRecord: AttemptRecord[] = [];
-  let flushing = false;
-
   /**
-   * Records an attempt: the attempt, the execution's state and result, the job and the
-   * integration's health, in one transaction. Attempts that finish while a commit is under way are
-   * committed together in the next one (group commit): on SQLite each commit is an fsync, and one
-   * per delivery capped the worker at a few hundred deliveries/s.
+   * Records a group of attempts: the attempts, the executions' state and result, the jobs and the
+   * integrations' health — three statements for a group of successes (one multi-row INSERT, one
+   * UPDATE of the executions, one UPDATE of the jobs), in the caller's transaction.
    */
-  function record(
-    d: DeliveryRow,
-    executionId: string,
-    integration: IntegrationRecord | undefined,
-    o: AttemptOutcome,
-  ): Promise<void> {
-    const finalFailure = !o.ok && (!o.retryable || d.attempts >= MAX_ATTEMPTS);
-    attemptsTotal.inc({ outcome: o.ok ? 'success' : finalFailure ? 'failed' : 'retry' });
-    attemptSeconds.observe(o.durationMs / 1000);
-    return new Promise((resolve, reject) => {
-      toRecord.push({ d, executionId, integration, o, resolve, reject });
-      if (!flushing) void flush();
-    });
-  }
-
-  async function flush() {
-    flushing = true;
-    while (toRecord.length > 0) {
-      // Let the answers already received in this turn of the event loop join the batch.
-      await new Promise((r) => setImmediate(r));
-      const batch = toRecord.splice(0);
-      try {
-        await store.db.transaction().execute(async (trx) => {
-          for (const r of batch) await writeRecord(trx, r);
-        });
-        for (const r of batch) r.resolve();
-      } catch (err) {
-        if (batch.length === 1) {
-          batch[0].reject(err);
-          continue;
-        }
-        // One bad record must not sink the others: write them one by one.
-        for (const r of batch) {
-          try {
-            await store.db.transaction().execute((trx) => writeRecord(trx, r));
-            r.resolve();
-          } catch (e) {
-            r.reject(e);
-          }
-        }
-      }
-    }
-    flushing = false;
-  }
-
-  async function writeRecord(trx: Store['db'], { d, executionId, integration, o }: AttemptRecord) {
+  async function writeRecords(trx: Store['db'], batch: AttemptRecord[]) {
     const now = new Date();
     const iso = now.toISOString();
-    const finalFailure = !o.ok && (!o.retryable || d.attempts >= MAX_ATTEMPTS);
-    const error = o.ok
-      ? undefined
-      : finalFailure && o.retryable
-        ? `gave up after ${d.attempts} attempts: ${o.error}`
-        : o.error;
-    const body = o.body === undefined ? undefined : o.body.slice(0, EXCERPT_CHARS);
-    await trx
-      .insertInto('delivery_attempts')
-      .values({
-        id: newId(),
-        execution_id: executionId,
-        at: iso,
-        status: o.status ?? null,
-        error: o.ok ? null : (o.error ?? 'failed'),
-        duration_ms: Math.round(o.durationMs),
-        response_excerpt: body ?? null,
-      })
-      .execute();
-    const result: Record<string, unknown> = {};
-    if (o.status !== undefined) result.status = o.status;
-    if (body !== undefined) result.body = body;
-    if (error) result.error = error;
-    await trx
-      .updateTable('executions')
-      .set({
+    const rows = batch.map((r) => {
+      const { d, o } = r;
+      const finalFailure = !o.ok && (!o.retryable || d.attempts >= MAX_ATTEMPTS);
+      const error = o.ok
+        ? undefined
+        : finalFailure && o.retryable
+          ? `gave up after ${d.attempts} attempts: ${o.error}`
+          : o.error;
+      const body = o.body === undefined ? undefined : o.body.slice(0, EXCERPT_CHARS);
+      const result: Record<string, unknown> = {};
+      if (o.status !== undefined) result.status = o.status;
+      if (body !== undefined) result.body = body;
+      if (error) result.error = error;
+      return {
+        ...r,
+        finalFailure,
+        error,
+        body,
         state: o.ok ? 'FINISHED' : finalFailure ? 'FAILED' : 'PENDING',
         result: JSON.stringify(result),
-        ...(o.payloadMasked !== undefined ? { payload_masked: o.payloadMasked } : {}),
-        updated_at: iso,
-      })
-      .where('id', '=', executionId)
-      .execute();
-    const lease = { lease_owner: null, lease_until: null, updated_at: iso };
-    if (o.ok) {
-      await trx
-        .updateTable('deliveries')
-        .set({ ...lease, status: 'done', last_error: null })
-        .where('id', '=', d.id)
-        .execute();
-    } else if (finalFailure) {
-      await trx
-        .updateTable('deliveries')
-        .set({ ...lease, status: 'failed', last_error: error! })
-        .where('id', '=', d.id)
-        .execute();
-    } else {
-      const runAt = new Date(now.getTime() + nextDelayMs(d.attempts, o.retryAfterS, opts.retryScale));
-      await trx
-        .updateTable('deliveries')
-        .set({ ...lease, run_at: runAt.toISOString(), last_error: o.error ?? null })
-        .where('id', '=', d.id)
-        .execute();
+        // The masked payload was stored with the execution; write it only if this send differs.
+        payload:
+          o.payloadMasked !== undefined && o.payloadMasked !== r.exec.payload_masked
+            ? o.payloadMasked
+            : undefined,
+      };
+    });
+    await recordAttempts(
+      trx,
+      store.dialect,
+      rows.map((r) => ({
+        executionId: r.exec.id,
+        status: r.o.status ?? null,
+        error: r.o.ok ? null : (r.o.error ?? 'failed'),
+        durationMs: r.o.durationMs,
+        excerpt: r.body ?? null,
+        state: r.state,
+        result: r.result,
+        payloadMasked: r.payload,
+      })),
+      newId,
+      iso,
+    );
+    await completeDeliveries(
+      trx,
+      store.dialect,
+      rows.filter((r) => r.o.ok).map((r) => r.d.id),
+      iso,
+    );
+    for (const r of rows) {
+      if (r.o.ok) continue;
+      if (r.finalFailure) await failDelivery(trx, r.d, r.error!);
+      else {
+        const runAt = new Date(now.getTime() + nextDelayMs(r.d.attempts, r.o.retryAfterS, opts.retryScale));
+        await retryDelivery(trx, r.d, runAt, r.o.error ?? null);
+      }
     }
-    if (integration && integration.status !== 'paused') await updateHealth(trx, integration, o, now);
+    // Health, in the order the attempts finished; repeated successes need one reset only.
+    let lastReset: string | undefined;
+    for (const r of rows) {
+      const i = r.integration;
+      if (!i || i.status === 'paused') continue;
+      if (r.o.ok && lastReset === i.id) continue;
+      await updateHealth(trx, i, r.o, now);
+      lastReset = r.o.ok ? i.id : undefined;
+    }
   }
 
   async function updateHealth(trx: Store['db'], i: IntegrationRecord, o: AttemptOutcome, now: Date) {
@@ -415,15 +497,17 @@ export async function startDeliveryWorker(store: Store, opts: WorkerOptions): Pr
       .execute();
   }
 
-  timer = setTimeout(loop, 0);
+  kick();
   return {
+    wake,
     async stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      if (pollTimer) clearTimeout(pollTimer);
+      // Let the sends under way finish and their attempts (and a claim under way) be committed.
+      if (inflight > 0 || pumping) await new Promise<void>((r) => (idle = r));
       // Claimed but never started: hand them back now, without counting an attempt.
-      for (const { job } of queued.splice(0))
-        await retryDelivery(store, job, new Date(), job.last_error ?? '', true).catch(() => {});
-      await Promise.allSettled([...running]);
+      const unsent = queued.splice(0).map((c) => c.job.id);
+      await releaseDeliveries(store.db, unsent).catch(() => {});
       if (!opts.http) await http.close();
     },
   };
