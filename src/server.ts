@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { retryScale } from './delivery/schedule.js';
 import { type DeliveryWorker, startDeliveryWorker } from './delivery/worker.js';
 import { type Engine, startEngine } from './engine/loop.js';
+import { onSignal, signal } from './notify.js';
 import { loadMasterKey } from './secrets/crypto.js';
 import type { Services } from './services.js';
 import { openStore, type Store } from './store/db.js';
@@ -68,9 +69,14 @@ export async function startServer(
 
   let engine: Engine | undefined;
   if (config.role === 'all' || config.role === 'engine') {
-    engine = startEngine(store, { logger });
+    // Woken by the API's writes in this process (src/notify.ts); other writers are seen by polling.
+    engine = startEngine(store, { logger, onDeliveries: () => signal('deliveries') });
     const e = engine;
-    stops.push(() => e.stop());
+    const off = onSignal('writes', () => e.wake());
+    stops.push(async () => {
+      off();
+      await e.stop();
+    });
   }
 
   let worker: DeliveryWorker | undefined;
@@ -86,7 +92,11 @@ export async function startServer(
       leaseMs: config.deliveryLeaseMs,
     });
     const w = worker;
-    stops.push(() => w.stop());
+    const off = onSignal('deliveries', () => w.wake());
+    stops.push(async () => {
+      off();
+      await w.stop();
+    });
   }
 
   return {

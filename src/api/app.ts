@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { register } from 'prom-client';
 import { AppError } from '../model/errors.js';
+import { signal } from '../notify.js';
 import type { Services } from '../services.js';
 import type { Ctx } from '../tracking/context.js';
 import { requireAuth } from './auth.js';
@@ -54,6 +55,12 @@ export function createApp(opts: AppOptions) {
         ),
     }),
   );
+
+  // A finished write may have committed an event: wake the engine now rather than at its next poll.
+  app.use('*', async (c, next) => {
+    await next();
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 400) signal('writes');
+  });
 
   app.get('/healthz', async (c) => {
     await ctx.db.selectFrom('users').select('id').limit(1).execute();

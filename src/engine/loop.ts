@@ -32,11 +32,15 @@ export interface EngineOptions {
   logger: Logger;
   batchSize?: number;
   pollMs?: number;
+  /** Called after a batch that created delivery jobs has committed (the worker can take them now). */
+  onDeliveries?: () => void;
 }
 
 export interface Engine {
   /** Processes everything in the log now; resolves when caught up. */
   drain(): Promise<void>;
+  /** Something may have been logged: look now instead of at the next poll (no-op when busy). */
+  wake(): void;
   stop(): Promise<void>;
 }
 
@@ -56,7 +60,11 @@ export function startEngine(store: Store, opts: EngineOptions): Engine {
   );
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<number> | undefined;
+  /** The batch under way (one at a time: the background tick and drain() share this chain). */
+  let chain: Promise<unknown> = Promise.resolve();
+  let ticking = false;
+  /** A wake-up came while a batch was under way: look again right after it. */
+  let woken = false;
 
   // Events that fired nothing need no durable record: re-reading them after a crash creates
   // nothing. So the cursor row is written with the batch's executions, or at most every second,
@@ -66,7 +74,14 @@ export function startEngine(store: Store, opts: EngineOptions): Engine {
   let lastCursorWrite = 0;
   const CURSOR_FLUSH_MS = 1000;
 
+  function runBatch(): Promise<number> {
+    const p = chain.then(processBatch);
+    chain = p.catch(() => 0);
+    return p;
+  }
+
   async function processBatch(): Promise<number> {
+    let deliveries = 0;
     const result = await store.db.transaction().execute(async (trx) => {
       let q = trx.selectFrom('engine_cursors').select('position').where('name', '=', CURSOR);
       if (store.dialect === 'postgres') q = q.forUpdate();
@@ -114,6 +129,7 @@ export function startEngine(store: Store, opts: EngineOptions): Engine {
             }
             await recordExecution(trx, firing, now, integrations);
             wrote = true;
+            if (a.action.type !== 'NO_OP') deliveries++;
             if (a.eventType.startsWith('RUN_METRIC') && event.runId)
               await recordRunFired(trx, a, event.runId, now);
             executionsCreated.inc();
@@ -128,6 +144,7 @@ export function startEngine(store: Store, opts: EngineOptions): Engine {
     // Only once the transaction has committed may the in-memory cursor move past these events.
     memCursor = Math.max(memCursor, result.last);
     eventsProcessed.inc(result.n);
+    if (deliveries > 0) opts.onDeliveries?.();
     return result.n;
   }
 
@@ -143,32 +160,41 @@ export function startEngine(store: Store, opts: EngineOptions): Engine {
   async function tick() {
     timer = undefined;
     if (stopped) return;
+    ticking = true;
+    woken = false;
     let n = 0;
     try {
-      running = processBatch();
-      n = await running;
+      n = await runBatch();
     } catch (err) {
       opts.logger.error({ err }, 'engine batch failed; retrying');
       n = 0;
     } finally {
-      running = undefined;
+      ticking = false;
     }
-    if (!stopped) timer = setTimeout(tick, n > 0 ? 0 : pollMs);
+    if (!stopped && !timer) timer = setTimeout(tick, n > 0 || woken ? 0 : pollMs);
   }
   timer = setTimeout(tick, 0);
 
   return {
     async drain() {
       while (true) {
-        if (running) await running.catch(() => 0);
-        const n = await processBatch();
+        const n = await runBatch();
         if (n === 0) return;
       }
+    },
+    wake() {
+      if (stopped) return;
+      if (ticking) {
+        woken = true;
+        return;
+      }
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(tick, 0);
     },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      if (running) await running.catch(() => 0);
+      await chain;
     },
   };
 }
