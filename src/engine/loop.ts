@@ -32,6 +32,8 @@ export interface EngineOptions {
   logger: Logger;
   batchSize?: number;
   pollMs?: number;
+  /** false: process only on drain() or wake() (tests that control timing). Default true. */
+  background?: boolean;
   /** Called after a batch that created delivery jobs has committed (the worker can take them now). */
   onDeliveries?: () => void;
 }
@@ -171,9 +173,11 @@ export function startEngine(store: Store, opts: EngineOptions): Engine {
     } finally {
       ticking = false;
     }
-    if (!stopped && !timer) timer = setTimeout(tick, n > 0 || woken ? 0 : pollMs);
+    if (!stopped && !timer && (opts.background !== false || woken)) {
+      timer = setTimeout(tick, n > 0 || woken ? 0 : pollMs);
+    }
   }
-  timer = setTimeout(tick, 0);
+  if (opts.background !== false) timer = setTimeout(tick, 0);
 
   return {
     async drain() {

@@ -12,7 +12,7 @@ export const silent = pino({ level: 'silent' });
 
 /** An engine that only works when drained (its background poll is an hour away). */
 export function drainOnlyEngine(store: Store): Engine {
-  return startEngine(store, { logger: silent, pollMs: 3_600_000 });
+  return startEngine(store, { logger: silent, background: false });
 }
 
 export async function user(store: Store, name: string): Promise<Actor> {
