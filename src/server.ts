@@ -58,6 +58,8 @@ export async function startServer(
     const addr = server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     url = `http://${host}:${addr.port}`;
+    // Links in messages use the port actually bound (`--port 0` picks one), unless set explicitly.
+    if (!process.env.TRIPLINE_PUBLIC_URL && config.port === 0) config.publicUrl = url;
     stops.push(
       () =>
         new Promise<void>((resolve) => {
