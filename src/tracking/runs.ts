@@ -2,6 +2,7 @@ import { type Compilable, CompiledQuery, type Kysely, sql } from 'kysely';
 import { ConflictError, NotFoundError, ValidationError } from '../model/errors.js';
 import { METRICS_APPENDED } from '../model/events.js';
 import { FINAL_STATES, RUN_STATES } from '../model/names.js';
+import type { Dialect } from '../store/db.js';
 import { writeTransaction } from '../store/group-commit.js';
 import type { DB, RunState } from '../store/schema.js';
 import type { Actor, Ctx } from './context.js';
@@ -333,7 +334,7 @@ export async function appendMetrics(
   // Concurrent appends share a commit on SQLite; each still gets its own result or error, and only
   // once its rows and event are committed.
   return writeTransaction(ctx, async (trx) => {
-    const run = await loadRunForAppend(trx, p.id, runName, table);
+    const run = await loadRunForAppend(trx, ctx.dialect, p.id, runName, table);
     if (!run) throw new NotFoundError(`run "${runName}" not found in ${p.teamName}/${p.name}`);
     if (run.state !== 'RUNNING') {
       throw new ConflictError(
@@ -366,9 +367,14 @@ interface RunForAppend {
   max_step: number | null;
 }
 
-/** The run an append needs (no config or tags) and the last step of `table` it has, in one query. */
+/**
+ * The run an append needs (no config or tags) and the last step of `table` it has, in one query.
+ * On PostgreSQL the run row is locked, so concurrent appends to one run merge their summaries in
+ * turn instead of one overwriting the other (SQLite has a single writer already).
+ */
 async function loadRunForAppend(
   trx: Kysely<DB>,
+  dialect: Dialect,
   projectId: string,
   runName: string,
   table: 'history' | 'system',
@@ -386,7 +392,8 @@ async function loadRunForAppend(
         ).as('max_step'),
       ])
       .where('runs.project_id', '=', param(0))
-      .where('runs.name', '=', param(1)),
+      .where('runs.name', '=', param(1))
+      .$if(dialect === 'postgres', (q) => q.forUpdate('runs')),
   );
   const { rows } = await trx.executeQuery<RunForAppend>(CompiledQuery.raw(text, [projectId, runName]));
   return rows[0];

@@ -182,6 +182,23 @@ for (const { dialect, skip } of DIALECTS) {
       expect(creates).toHaveLength(n);
     });
 
+    it('parallel appends to one run keep every key in the summary', async () => {
+      const p = await getProject(store, actor, 'ml', 'mnist', 'project');
+      await createRun(store, actor, p, { id: 'summ' });
+      await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          appendMetrics(store, actor, p, 'summ', parseHistoryRows([{ _step: i, [`m${i}`]: i }])),
+        ),
+      );
+      const run = await store.db
+        .selectFrom('runs')
+        .select('summary')
+        .where('name', '=', 'summ')
+        .executeTakeFirstOrThrow();
+      const summary = JSON.parse(run.summary);
+      for (let i = 0; i < 12; i++) expect(summary[`m${i}`]).toBe(i);
+    });
+
     it('parallel alias moves leave exactly one holder and one event per move', async () => {
       const p = await getProject(store, actor, 'ml', 'mnist', 'project');
       for (let i = 0; i < 10; i++)
