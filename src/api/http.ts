@@ -96,6 +96,11 @@ export async function readJson(c: Context): Promise<Record<string, unknown>> {
   // Lenient about Content-Type (curl -d sends form-encoded): the body itself must be JSON.
   const text = await bodyText(c);
   if (text.trim() === '') return {};
+  return parseJsonObject(text);
+}
+
+/** A request body that must be one JSON object; anything else is a 400 saying what is wrong. */
+export function parseJsonObject(text: string): Record<string, unknown> {
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -9,6 +9,7 @@ import {
   SUMMARY_FILE,
   systemMetricName,
 } from '../../tracking/wandb-runs.js';
+import { parseJsonObject } from '../http.js';
 
 /**
  * Parses and validates a whole file_stream body before anything is stored, so a malformed body is
@@ -25,16 +26,7 @@ import {
  * and other top-level keys (`uploaded`, `preempting`, `dropped`) are accepted and ignored.
  */
 export function parseFileStreamBody(text: string): StreamChunk {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    throw new ValidationError(`body is not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ValidationError('body must be a JSON object');
-  }
-  const b = body as Record<string, unknown>;
+  const b = parseJsonObject(text);
   const chunk: StreamChunk = {};
 
   if (b.files !== undefined && b.files !== null) {
