@@ -65,6 +65,17 @@ function artifactDetails(
   };
 }
 
+/** An artifact event of a project or registry collection, as the log records it. */
+function artifactEvent(
+  type: NewEvent['type'],
+  p: ProjectRef,
+  collection: string,
+  actor: Actor,
+  details: EventDetails,
+): NewEvent {
+  return { type, teamId: p.teamId, projectId: p.id, collection, actorId: actor.id, details };
+}
+
 /** Moves (or adds) an alias onto a version. Returns false when it already pointed there. */
 async function putAlias(trx: Kysely<DB>, collectionId: string, alias: string, versionId: string) {
   const current = await trx
@@ -158,37 +169,14 @@ export async function createArtifactVersion(
     // `latest` follows the newest version; it moves silently (no alias event for it).
     await putAlias(trx, col.id, 'latest', version.id);
     const base = artifactDetails(p, col, version, actor.username);
-    const events: NewEvent[] = [
-      {
-        type: 'CREATE_ARTIFACT',
-        teamId: p.teamId,
-        projectId: p.id,
-        collection,
-        actorId: actor.id,
-        details: base,
-      },
-    ];
+    const events: NewEvent[] = [artifactEvent('CREATE_ARTIFACT', p, collection, actor, base)];
     for (const alias of aliases) {
       await putAlias(trx, col.id, alias, version.id);
-      events.push({
-        type: 'ADD_ARTIFACT_ALIAS',
-        teamId: p.teamId,
-        projectId: p.id,
-        collection,
-        actorId: actor.id,
-        details: { ...base, alias },
-      });
+      events.push(artifactEvent('ADD_ARTIFACT_ALIAS', p, collection, actor, { ...base, alias }));
     }
     for (const tag of tags) {
       await trx.insertInto('tags').values({ version_id: version.id, tag, created_at: now() }).execute();
-      events.push({
-        type: 'ADD_ARTIFACT_TAG',
-        teamId: p.teamId,
-        projectId: p.id,
-        collection,
-        actorId: actor.id,
-        details: { ...base, tag },
-      });
+      events.push(artifactEvent('ADD_ARTIFACT_TAG', p, collection, actor, { ...base, tag }));
     }
     await appendEvents(trx, ctx.dialect, events);
     return {
@@ -268,14 +256,13 @@ export async function changeArtifact(
     }
     if (changed) {
       await appendEvents(trx, ctx.dialect, [
-        {
+        artifactEvent(
           type,
-          teamId: p.teamId,
-          projectId: p.id,
-          collection: col.name,
-          actorId: actor.id,
-          details: change.kind === 'alias' ? { ...base, alias: value } : { ...base, tag: value },
-        },
+          p,
+          col.name,
+          actor,
+          change.kind === 'alias' ? { ...base, alias: value } : { ...base, tag: value },
+        ),
       ]);
     }
     return versionView(trx, col, v);
@@ -442,26 +429,10 @@ export async function linkArtifact(
       .execute();
     await putAlias(trx, col.id, 'latest', link.id);
     const base = { ...artifactDetails(registry, col, link, actor.username), source: input.source as string };
-    const events: NewEvent[] = [
-      {
-        type: 'LINK_ARTIFACT',
-        teamId: registry.teamId,
-        projectId: registry.id,
-        collection,
-        actorId: actor.id,
-        details: base,
-      },
-    ];
+    const events: NewEvent[] = [artifactEvent('LINK_ARTIFACT', registry, collection, actor, base)];
     for (const alias of aliases) {
       await putAlias(trx, col.id, alias, link.id);
-      events.push({
-        type: 'ADD_ARTIFACT_ALIAS',
-        teamId: registry.teamId,
-        projectId: registry.id,
-        collection,
-        actorId: actor.id,
-        details: { ...base, alias },
-      });
+      events.push(artifactEvent('ADD_ARTIFACT_ALIAS', registry, collection, actor, { ...base, alias }));
     }
     await appendEvents(trx, ctx.dialect, events);
     return { ...(await versionView(trx, col, link)), source: input.source as string };
@@ -493,14 +464,7 @@ export async function unlinkArtifact(
       .executeTakeFirst();
     if (newest) await putAlias(trx, col.id, 'latest', newest.id);
     await appendEvents(trx, ctx.dialect, [
-      {
-        type: 'UNLINK_ARTIFACT',
-        teamId: registry.teamId,
-        projectId: registry.id,
-        collection: col.name,
-        actorId: actor.id,
-        details: { ...base, source },
-      },
+      artifactEvent('UNLINK_ARTIFACT', registry, col.name, actor, { ...base, source }),
     ]);
     return { collection: col.name, version, unlinked: true };
   });
