@@ -274,6 +274,78 @@ export function Field({
   );
 }
 
+type ValueFieldProps = {
+  label: string;
+  help?: ReactNode;
+  error?: string | null;
+  value: string;
+  onChange: (value: string) => void;
+};
+
+/** A labelled `<input type="number">` bound to a string value. */
+export function NumberField({ min, step, ...f }: ValueFieldProps & { min?: number; step?: number | 'any' }) {
+  return (
+    <Field label={f.label} error={f.error} help={f.help}>
+      {(p) => (
+        <input
+          {...p}
+          type="number"
+          min={min}
+          step={step}
+          value={f.value}
+          onChange={(e) => f.onChange(e.target.value)}
+        />
+      )}
+    </Field>
+  );
+}
+
+/** A labelled `<select>`; the children are its `<option>`s. */
+export function SelectField({ children, ...f }: ValueFieldProps & { children: ReactNode }) {
+  return (
+    <Field label={f.label} error={f.error} help={f.help}>
+      {(p) => (
+        <select {...p} value={f.value} onChange={(e) => f.onChange(e.target.value)}>
+          {children}
+        </select>
+      )}
+    </Field>
+  );
+}
+
+/** A labelled three-row `<textarea>`. */
+export function TextAreaField(f: ValueFieldProps) {
+  return (
+    <Field label={f.label} error={f.error} help={f.help}>
+      {(p) => <textarea {...p} rows={3} value={f.value} onChange={(e) => f.onChange(e.target.value)} />}
+    </Field>
+  );
+}
+
+/** A small button in a table row's actions, named for the row it acts on. */
+export function RowButton({
+  label,
+  onClick,
+  danger,
+  children,
+}: {
+  label: string;
+  onClick: () => void;
+  danger?: boolean;
+  children: ReactNode;
+}) {
+  return (
+    <button
+      type="button"
+      className={`btn btn-small${danger ? ' btn-danger-ghost' : ''}`}
+      onClick={onClick}
+      aria-label={label}
+    >
+      {children}
+    </button>
+  );
+}
+
 const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 
 export function relativeTime(iso: string | null | undefined): string {

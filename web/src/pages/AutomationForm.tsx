@@ -29,7 +29,18 @@ import {
 } from '../events.js';
 import { type Place, placeBase, placeCrumbs, placeOfScope, placeScope, samePlace } from '../place.js';
 import { Link, navigate, useLocation } from '../router.js';
-import { Breadcrumbs, ErrorBox, errorMessage, Field, JsonBlock, PageHeader, Spinner } from '../ui.js';
+import {
+  Breadcrumbs,
+  ErrorBox,
+  errorMessage,
+  Field,
+  JsonBlock,
+  NumberField,
+  PageHeader,
+  SelectField,
+  Spinner,
+  TextAreaField,
+} from '../ui.js';
 import { automationsKey, useIntegrations } from './Automations.js';
 
 type Errors = Record<string, string>;
@@ -413,6 +424,22 @@ type StepProps = {
   err: (path: string) => string | null;
 };
 
+/** The form fields that hold free text, which any input can set. */
+type TextKey = { [K in keyof FormState]: string extends FormState[K] ? K : never }[keyof FormState];
+
+/** Binds a field component to one text field of the form: its value and its change handler. */
+function binder(state: FormState, set: StepProps['set']) {
+  return (k: TextKey) => ({ value: state[k], onChange: (v: string) => set(k, v) });
+}
+
+const AGG_OPTIONS = (
+  <>
+    <option value="AVERAGE">Average</option>
+    <option value="MIN">Minimum</option>
+    <option value="MAX">Maximum</option>
+  </>
+);
+
 function Fieldset({ legend, children, hint }: { legend: string; children: ReactNode; hint?: ReactNode }) {
   return (
     <fieldset className="fieldset">
@@ -424,6 +451,7 @@ function Fieldset({ legend, children, hint }: { legend: string; children: ReactN
 }
 
 function EventStep({ place, state, set, err, allowed }: StepProps & { place: Place; allowed: EventType[] }) {
+  const bind = binder(state, set);
   const collections = useQuery({
     queryKey: ['collection-names', place.team, place.kind, place.name],
     queryFn: () =>
@@ -650,128 +678,72 @@ function EventStep({ place, state, set, err, allowed }: StepProps & { place: Pla
             </Field>
             {t === 'RUN_METRIC' && (
               <div className="grid-4">
-                <Field label="Aggregation" error={err(fp('agg_op'))}>
-                  {(p) => (
-                    <select {...p} value={state.agg} onChange={(e) => set('agg', e.target.value)}>
-                      <option value="AVERAGE">Average</option>
-                      <option value="MIN">Minimum</option>
-                      <option value="MAX">Maximum</option>
-                    </select>
-                  )}
-                </Field>
-                <Field label="Of the last N values" error={err(fp('window_size'))}>
-                  {(p) => (
-                    <input
-                      {...p}
-                      type="number"
-                      min={1}
-                      step={1}
-                      value={state.window}
-                      onChange={(e) => set('window', e.target.value)}
-                    />
-                  )}
-                </Field>
-                <Field label="Is" error={err(fp('cmp_op'))}>
-                  {(p) => (
-                    <select {...p} value={state.cmp} onChange={(e) => set('cmp', e.target.value)}>
-                      {CMP_OPS.map((c) => (
-                        <option key={c.op} value={c.op}>
-                          {c.label} ({c.symbol})
-                        </option>
-                      ))}
-                    </select>
-                  )}
-                </Field>
-                <Field label="Threshold" error={err(fp('threshold'))}>
-                  {(p) => (
-                    <input
-                      {...p}
-                      type="number"
-                      step="any"
-                      value={state.threshold}
-                      onChange={(e) => set('threshold', e.target.value)}
-                    />
-                  )}
-                </Field>
+                <SelectField label="Aggregation" error={err(fp('agg_op'))} {...bind('agg')}>
+                  {AGG_OPTIONS}
+                </SelectField>
+                <NumberField
+                  label="Of the last N values"
+                  error={err(fp('window_size'))}
+                  min={1}
+                  step={1}
+                  {...bind('window')}
+                />
+                <SelectField label="Is" error={err(fp('cmp_op'))} {...bind('cmp')}>
+                  {CMP_OPS.map((c) => (
+                    <option key={c.op} value={c.op}>
+                      {c.label} ({c.symbol})
+                    </option>
+                  ))}
+                </SelectField>
+                <NumberField
+                  label="Threshold"
+                  error={err(fp('threshold'))}
+                  step="any"
+                  {...bind('threshold')}
+                />
               </div>
             )}
             {t === 'RUN_METRIC_CHANGE' && (
               <>
                 <div className="grid-4">
-                  <Field label="Aggregation" error={err(fp('agg_op'))}>
-                    {(p) => (
-                      <select {...p} value={state.agg} onChange={(e) => set('agg', e.target.value)}>
-                        <option value="AVERAGE">Average</option>
-                        <option value="MIN">Minimum</option>
-                        <option value="MAX">Maximum</option>
-                      </select>
-                    )}
-                  </Field>
-                  <Field label="Current window (values)" error={err(fp('current_window_size'))}>
-                    {(p) => (
-                      <input
-                        {...p}
-                        type="number"
-                        min={1}
-                        value={state.currentWindow}
-                        onChange={(e) => set('currentWindow', e.target.value)}
-                      />
-                    )}
-                  </Field>
-                  <Field label="Prior window (values)" error={err(fp('prior_window_size'))}>
-                    {(p) => (
-                      <input
-                        {...p}
-                        type="number"
-                        min={1}
-                        value={state.priorWindow}
-                        onChange={(e) => set('priorWindow', e.target.value)}
-                      />
-                    )}
-                  </Field>
-                  <Field label="Direction" error={err(fp('change_dir'))}>
-                    {(p) => (
-                      <select
-                        {...p}
-                        value={state.changeDir}
-                        onChange={(e) => set('changeDir', e.target.value)}
-                      >
-                        <option value="ANY">Either way</option>
-                        <option value="INCREASE">Increase</option>
-                        <option value="DECREASE">Decrease</option>
-                      </select>
-                    )}
-                  </Field>
+                  <SelectField label="Aggregation" error={err(fp('agg_op'))} {...bind('agg')}>
+                    {AGG_OPTIONS}
+                  </SelectField>
+                  <NumberField
+                    label="Current window (values)"
+                    error={err(fp('current_window_size'))}
+                    min={1}
+                    {...bind('currentWindow')}
+                  />
+                  <NumberField
+                    label="Prior window (values)"
+                    error={err(fp('prior_window_size'))}
+                    min={1}
+                    {...bind('priorWindow')}
+                  />
+                  <SelectField label="Direction" error={err(fp('change_dir'))} {...bind('changeDir')}>
+                    <option value="ANY">Either way</option>
+                    <option value="INCREASE">Increase</option>
+                    <option value="DECREASE">Decrease</option>
+                  </SelectField>
                 </div>
                 <div className="grid-4">
-                  <Field label="Change measured as" error={err(fp('change_type'))}>
-                    {(p) => (
-                      <select
-                        {...p}
-                        value={state.changeType}
-                        onChange={(e) => set('changeType', e.target.value)}
-                      >
-                        <option value="ABSOLUTE">Absolute</option>
-                        <option value="RELATIVE">Relative (fraction)</option>
-                      </select>
-                    )}
-                  </Field>
-                  <Field
+                  <SelectField
+                    label="Change measured as"
+                    error={err(fp('change_type'))}
+                    {...bind('changeType')}
+                  >
+                    <option value="ABSOLUTE">Absolute</option>
+                    <option value="RELATIVE">Relative (fraction)</option>
+                  </SelectField>
+                  <NumberField
                     label="By at least"
                     error={err(fp('change_amount'))}
                     help={state.changeType === 'RELATIVE' ? 'A fraction: 0.1 means 10 %.' : undefined}
-                  >
-                    {(p) => (
-                      <input
-                        {...p}
-                        type="number"
-                        step="any"
-                        min={0}
-                        value={state.changeAmount}
-                        onChange={(e) => set('changeAmount', e.target.value)}
-                      />
-                    )}
-                  </Field>
+                    step="any"
+                    min={0}
+                    {...bind('changeAmount')}
+                  />
                 </div>
                 <p className="help">
                   The two windows are consecutive and do not overlap: the prior window ends where the current
@@ -781,38 +753,24 @@ function EventStep({ place, state, set, err, allowed }: StepProps & { place: Pla
             )}
             {t === 'RUN_METRIC_ZSCORE' && (
               <div className="grid-4">
-                <Field label="Compare with the last N runs" error={err(fp('window_size'))}>
-                  {(p) => (
-                    <input
-                      {...p}
-                      type="number"
-                      min={2}
-                      value={state.zWindow}
-                      onChange={(e) => set('zWindow', e.target.value)}
-                    />
-                  )}
-                </Field>
-                <Field label="Z-score threshold" error={err(fp('threshold'))}>
-                  {(p) => (
-                    <input
-                      {...p}
-                      type="number"
-                      step="any"
-                      min={0}
-                      value={state.zThreshold}
-                      onChange={(e) => set('zThreshold', e.target.value)}
-                    />
-                  )}
-                </Field>
-                <Field label="Direction" error={err(fp('change_dir'))}>
-                  {(p) => (
-                    <select {...p} value={state.zDir} onChange={(e) => set('zDir', e.target.value)}>
-                      <option value="ANY">Either way (|z| ≥ t)</option>
-                      <option value="INCREASE">Higher (z ≥ t)</option>
-                      <option value="DECREASE">Lower (z ≤ −t)</option>
-                    </select>
-                  )}
-                </Field>
+                <NumberField
+                  label="Compare with the last N runs"
+                  error={err(fp('window_size'))}
+                  min={2}
+                  {...bind('zWindow')}
+                />
+                <NumberField
+                  label="Z-score threshold"
+                  error={err(fp('threshold'))}
+                  step="any"
+                  min={0}
+                  {...bind('zThreshold')}
+                />
+                <SelectField label="Direction" error={err(fp('change_dir'))} {...bind('zDir')}>
+                  <option value="ANY">Either way (|z| ≥ t)</option>
+                  <option value="INCREASE">Higher (z ≥ t)</option>
+                  <option value="DECREASE">Lower (z ≤ −t)</option>
+                </SelectField>
               </div>
             )}
             <p className="help">A run-metric automation fires at most once per run every 24 hours.</p>
@@ -824,6 +782,7 @@ function EventStep({ place, state, set, err, allowed }: StepProps & { place: Pla
 }
 
 function ActionStep({ place, scope, state, set, err }: StepProps & { place: Place; scope: Scope }) {
+  const bind = binder(state, set);
   const integrations = useIntegrations(place.team);
   const kind = state.actionType === 'NOTIFICATION' ? 'slack' : 'webhook';
   const options = (integrations.data ?? []).filter((i) => i.kind === kind);
@@ -880,23 +839,15 @@ function ActionStep({ place, scope, state, set, err }: StepProps & { place: Plac
               )}
             </div>
           ) : (
-            <Field label="Integration" error={err('action.integrationId')}>
-              {(p) => (
-                <select
-                  {...p}
-                  value={state.integrationId}
-                  onChange={(e) => set('integrationId', e.target.value)}
-                >
-                  <option value="">Choose…</option>
-                  {options.map((i) => (
-                    <option key={i.id} value={i.id}>
-                      {i.name}
-                      {i.kind === 'webhook' ? ` — ${i.url}` : i.channel ? ` — #${i.channel}` : ''}
-                    </option>
-                  ))}
-                </select>
-              )}
-            </Field>
+            <SelectField label="Integration" error={err('action.integrationId')} {...bind('integrationId')}>
+              <option value="">Choose…</option>
+              {options.map((i) => (
+                <option key={i.id} value={i.id}>
+                  {i.name}
+                  {i.kind === 'webhook' ? ` — ${i.url}` : i.channel ? ` — #${i.channel}` : ''}
+                </option>
+              ))}
+            </SelectField>
           )}
           {state.actionType === 'NOTIFICATION' && (
             <>
@@ -908,30 +859,18 @@ function ActionStep({ place, scope, state, set, err }: StepProps & { place: Plac
                 >
                   {(p) => <input {...p} value={state.title} onChange={(e) => set('title', e.target.value)} />}
                 </Field>
-                <Field label="Severity" error={err('action.severity')}>
-                  {(p) => (
-                    <select {...p} value={state.severity} onChange={(e) => set('severity', e.target.value)}>
-                      <option value="INFO">Info</option>
-                      <option value="WARN">Warning</option>
-                      <option value="ERROR">Error</option>
-                    </select>
-                  )}
-                </Field>
+                <SelectField label="Severity" error={err('action.severity')} {...bind('severity')}>
+                  <option value="INFO">Info</option>
+                  <option value="WARN">Warning</option>
+                  <option value="ERROR">Error</option>
+                </SelectField>
               </div>
-              <Field
+              <TextAreaField
                 label="Message"
                 error={err('action.message')}
                 help="Optional text added to the notification; it always summarises the event and links to it."
-              >
-                {(p) => (
-                  <textarea
-                    {...p}
-                    rows={3}
-                    value={state.message}
-                    onChange={(e) => set('message', e.target.value)}
-                  />
-                )}
-              </Field>
+                {...bind('message')}
+              />
             </>
           )}
           {state.actionType === 'GENERIC_WEBHOOK' && (
@@ -1075,21 +1014,18 @@ function PayloadEditor({ scope, state, set, err }: StepProps & { scope: Scope })
 }
 
 function NameStep({ state, set, err }: StepProps) {
+  const bind = binder(state, set);
   return (
     <Fieldset legend="Name and description">
       <Field label="Name" error={err('name')} help="Shown in the list, in notifications and in the history.">
         {(p) => <input {...p} value={state.name} onChange={(e) => set('name', e.target.value)} />}
       </Field>
-      <Field label="Description" error={err('description')} help="Optional: why this automation exists.">
-        {(p) => (
-          <textarea
-            {...p}
-            rows={3}
-            value={state.description}
-            onChange={(e) => set('description', e.target.value)}
-          />
-        )}
-      </Field>
+      <TextAreaField
+        label="Description"
+        error={err('description')}
+        help="Optional: why this automation exists."
+        {...bind('description')}
+      />
       <label className="radio">
         <input type="checkbox" checked={state.enabled} onChange={(e) => set('enabled', e.target.checked)} />
         Enabled — start watching for events as soon as it is saved
@@ -1097,36 +1033,20 @@ function NameStep({ state, set, err }: StepProps) {
       <fieldset className="fieldset inner">
         <legend>Noise control</legend>
         <div className="grid-4">
-          <Field
+          <NumberField
             label="At most, per hour"
             error={err('rateLimitPerHour')}
             help="Firings beyond this are counted as suppressed, not sent."
-          >
-            {(p) => (
-              <input
-                {...p}
-                type="number"
-                min={0}
-                value={state.rateLimit}
-                onChange={(e) => set('rateLimit', e.target.value)}
-              />
-            )}
-          </Field>
-          <Field
+            min={0}
+            {...bind('rateLimit')}
+          />
+          <NumberField
             label="Cooldown (seconds)"
             error={err('cooldownSeconds')}
             help="Quiet time after each firing; 0 for none."
-          >
-            {(p) => (
-              <input
-                {...p}
-                type="number"
-                min={0}
-                value={state.cooldown}
-                onChange={(e) => set('cooldown', e.target.value)}
-              />
-            )}
-          </Field>
+            min={0}
+            {...bind('cooldown')}
+          />
         </div>
       </fieldset>
     </Fieldset>

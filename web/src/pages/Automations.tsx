@@ -4,7 +4,7 @@ import { type Automation, api, enc, fetchAll, type Integration, qs, type Scope }
 import { describeAction, describeEvent, EVENT_LABELS } from '../events.js';
 import { type Place, placeBase, placeOfScope, placeParam } from '../place.js';
 import { Link } from '../router.js';
-import { ConfirmDialog, Empty, ErrorBox, errorMessage, Loader, Time } from '../ui.js';
+import { ConfirmDialog, Empty, ErrorBox, errorMessage, Loader, RowButton, Time } from '../ui.js';
 
 export function useIntegrations(team: string) {
   return useQuery({
@@ -222,17 +222,16 @@ export function AutomationsTab({ place }: { place: Place }) {
                           >
                             Edit
                           </Link>
-                          <button
-                            type="button"
-                            className="btn btn-small btn-danger-ghost"
+                          <RowButton
+                            label={`Delete ${a.name}`}
+                            danger
                             onClick={() => {
                               remove.reset();
                               setDeleting(a);
                             }}
-                            aria-label={`Delete ${a.name}`}
                           >
                             Delete
-                          </button>
+                          </RowButton>
                         </td>
                       </tr>
                     );

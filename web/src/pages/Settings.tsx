@@ -23,6 +23,8 @@ import {
   JsonBlock,
   Loader,
   PageHeader,
+  RowButton,
+  SelectField,
   StateBadge,
   Time,
 } from '../ui.js';
@@ -203,29 +205,26 @@ function SecretsSection({ team, canEdit }: { team: string; canEdit: boolean }) {
                       <td className="row-actions">
                         {canEdit && (
                           <>
-                            <button
-                              type="button"
-                              className="btn btn-small"
+                            <RowButton
+                              label={`Rotate ${s.name}`}
                               onClick={() => {
                                 put.reset();
                                 setRotateValue('');
                                 setRotating(s);
                               }}
-                              aria-label={`Rotate ${s.name}`}
                             >
                               Rotate
-                            </button>
-                            <button
-                              type="button"
-                              className="btn btn-small btn-danger-ghost"
+                            </RowButton>
+                            <RowButton
+                              label={`Delete ${s.name}`}
+                              danger
                               onClick={() => {
                                 remove.reset();
                                 setDeleting(s);
                               }}
-                              aria-label={`Delete ${s.name}`}
                             >
                               Delete
-                            </button>
+                            </RowButton>
                           </>
                         )}
                       </td>
@@ -467,35 +466,24 @@ function IntegrationsSection({
                       </td>
                       <td>{i.status ? <StateBadge state={i.status} /> : '—'}</td>
                       <td className="row-actions">
-                        <button
-                          type="button"
-                          className="btn btn-small"
-                          onClick={() => setTesting(i)}
-                          aria-label={`Test ${i.name}`}
-                        >
+                        <RowButton label={`Test ${i.name}`} onClick={() => setTesting(i)}>
                           Test
-                        </button>
+                        </RowButton>
                         {canEdit && (
                           <>
-                            <button
-                              type="button"
-                              className="btn btn-small"
-                              onClick={() => setEditing(i)}
-                              aria-label={`Edit ${i.name}`}
-                            >
+                            <RowButton label={`Edit ${i.name}`} onClick={() => setEditing(i)}>
                               Edit
-                            </button>
-                            <button
-                              type="button"
-                              className="btn btn-small btn-danger-ghost"
+                            </RowButton>
+                            <RowButton
+                              label={`Delete ${i.name}`}
+                              danger
                               onClick={() => {
                                 remove.reset();
                                 setDeleting(i);
                               }}
-                              aria-label={`Delete ${i.name}`}
                             >
                               Delete
-                            </button>
+                            </RowButton>
                           </>
                         )}
                       </td>
@@ -562,18 +550,14 @@ function SecretSelect({
   optional?: boolean;
 }) {
   return (
-    <Field label={label} error={error} help={help}>
-      {(p) => (
-        <select {...p} value={value} onChange={(e) => onChange(e.target.value)}>
-          <option value="">{optional ? 'None' : 'Choose a secret…'}</option>
-          {secrets.map((s) => (
-            <option key={s.name} value={s.name}>
-              {s.name}
-            </option>
-          ))}
-        </select>
-      )}
-    </Field>
+    <SelectField label={label} error={error} help={help} value={value} onChange={onChange}>
+      <option value="">{optional ? 'None' : 'Choose a secret…'}</option>
+      {secrets.map((s) => (
+        <option key={s.name} value={s.name}>
+          {s.name}
+        </option>
+      ))}
+    </SelectField>
   );
 }
 
