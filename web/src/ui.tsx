@@ -346,6 +346,15 @@ export function RowButton({
   );
 }
 
+/** A row's Delete button, named for the row. */
+export function DeleteButton({ name, onClick }: { name: string; onClick: () => void }) {
+  return (
+    <RowButton label={`Delete ${name}`} danger onClick={onClick}>
+      Delete
+    </RowButton>
+  );
+}
+
 const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 
 export function relativeTime(iso: string | null | undefined): string {

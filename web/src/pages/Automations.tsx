@@ -4,7 +4,7 @@ import { type Automation, api, enc, fetchAll, type Integration, qs, type Scope }
 import { describeAction, describeEvent, EVENT_LABELS } from '../events.js';
 import { type Place, placeBase, placeOfScope, placeParam } from '../place.js';
 import { Link } from '../router.js';
-import { ConfirmDialog, Empty, ErrorBox, errorMessage, Loader, RowButton, Time } from '../ui.js';
+import { ConfirmDialog, DeleteButton, Empty, ErrorBox, errorMessage, Loader, Time } from '../ui.js';
 
 export function useIntegrations(team: string) {
   return useQuery({
@@ -222,16 +222,13 @@ export function AutomationsTab({ place }: { place: Place }) {
                           >
                             Edit
                           </Link>
-                          <RowButton
-                            label={`Delete ${a.name}`}
-                            danger
+                          <DeleteButton
+                            name={a.name}
                             onClick={() => {
                               remove.reset();
                               setDeleting(a);
                             }}
-                          >
-                            Delete
-                          </RowButton>
+                          />
                         </td>
                       </tr>
                     );

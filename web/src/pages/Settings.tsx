@@ -15,6 +15,7 @@ import {
   Breadcrumbs,
   Chip,
   ConfirmDialog,
+  DeleteButton,
   Dialog,
   Empty,
   ErrorBox,
@@ -215,16 +216,13 @@ function SecretsSection({ team, canEdit }: { team: string; canEdit: boolean }) {
                             >
                               Rotate
                             </RowButton>
-                            <RowButton
-                              label={`Delete ${s.name}`}
-                              danger
+                            <DeleteButton
+                              name={s.name}
                               onClick={() => {
                                 remove.reset();
                                 setDeleting(s);
                               }}
-                            >
-                              Delete
-                            </RowButton>
+                            />
                           </>
                         )}
                       </td>
@@ -474,16 +472,13 @@ function IntegrationsSection({
                             <RowButton label={`Edit ${i.name}`} onClick={() => setEditing(i)}>
                               Edit
                             </RowButton>
-                            <RowButton
-                              label={`Delete ${i.name}`}
-                              danger
+                            <DeleteButton
+                              name={i.name}
                               onClick={() => {
                                 remove.reset();
                                 setDeleting(i);
                               }}
-                            >
-                              Delete
-                            </RowButton>
+                            />
                           </>
                         )}
                       </td>
