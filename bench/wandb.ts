@@ -11,13 +11,8 @@
  * rounds. file_stream requests look exactly like @wandb/sdk's: history lines as JSON strings with
  * `_step`, `_runtime`, `_timestamp`, plus the whole summary, under Basic `api:<key>` auth.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-
-const ROOT = join(import.meta.dirname, '..');
+import { startBenchServer } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,50 +29,6 @@ const BATCH = Number(args.batch);
 const METRICS = Number(args.metrics);
 const CONCURRENCY = Number(args.concurrency);
 const ROUNDS = Number(args.rounds);
-
-async function startServer(databaseUrl: string) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tripline-bench-'));
-  const apiKey = `bench-${Math.random().toString(36).slice(2)}`;
-  const proc: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'serve', '--port', '0', '--data-dir', dataDir],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TRIPLINE_ADMIN_API_KEY: apiKey,
-        TRIPLINE_LOG_LEVEL: 'warn',
-        TRIPLINE_DATABASE_URL: databaseUrl,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  proc.stderr!.on('data', (d) => {
-    out += d;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    proc.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
-  });
-  return {
-    url,
-    apiKey,
-    async stop() {
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 function makeRows(from: number, n: number, t0: number) {
   return Array.from({ length: n }, (_, i) => {
@@ -120,7 +71,7 @@ function requestsFor(kind: 'rest' | 'file_stream', run: string, rows: number): R
 }
 
 async function main() {
-  const server = await startServer(args['database-url'] ?? '');
+  const server = await startBenchServer({ databaseUrl: args['database-url'] || undefined });
   const bearer = `Bearer ${server.apiKey}`;
   const basic = `Basic ${Buffer.from(`api:${server.apiKey}`).toString('base64')}`;
   const call = async (path: string, body: string, auth: string) => {
