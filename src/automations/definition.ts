@@ -7,7 +7,7 @@ import {
   validateZScoreFilter,
 } from '../engine/conditions/metric.js';
 import { findIntegration, integrationSecretNames } from '../integrations/queries.js';
-import { NotFoundError, ValidationError } from '../model/errors.js';
+import { ValidationError } from '../model/errors.js';
 import { AUTOMATION_EVENTS, type AutomationEventType } from '../model/events.js';
 import type { DB } from '../store/schema.js';
 
@@ -323,5 +323,3 @@ export async function parseDefinition(
     cooldownSeconds: intIn(body.cooldownSeconds, 'cooldownSeconds', 0, 7 * 86400, DEFAULT_COOLDOWN_SECONDS),
   };
 }
-
-export { NotFoundError };

@@ -52,13 +52,6 @@ export function decodeValues(o: Record<string, unknown>): Record<string, unknown
   for (const [k, v] of Object.entries(o)) out[k] = typeof v === 'string' && v in SPECIAL ? SPECIAL[v] : v;
   return out;
 }
-/** A metric's numeric value in a stored row, or undefined when the row has none. */
-export function numericValue(v: unknown): number | undefined {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && v in SPECIAL) return SPECIAL[v];
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  return undefined;
-}
 
 async function loadRun(db: Kysely<DB>, projectId: string, runName: string): Promise<RunRow | undefined> {
   return db
